@@ -1,0 +1,123 @@
+"""Shared fixtures: two workspaces with one person per role, logged-in clients, and a
+real Chromium (Debian's package) driven by Playwright against Django's live server."""
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from workspaces.models import Membership, Role, User, Workspace
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path) -> None:
+    """Drive files go to a fresh folder per test; static files need no collectstatic."""
+    drive = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "drive")},
+    }
+    settings.STORAGES = {
+        "default": drive,
+        "drive": drive,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@dataclass
+class Team:
+    workspace: Workspace
+    admin: User
+    member: User
+    finance: User
+
+    def user(self, role: str) -> User:
+        return getattr(self, role)
+
+
+def _make_team(name: str, slug: str) -> Team:
+    workspace = Workspace.objects.create(name=name, slug=slug)
+    people = {}
+    for role in Role.values:
+        user = User.objects.create_user(f"{role}@{slug}.test", PASSWORD, full_name=f"{role} {name}")
+        Membership.objects.create(user=user, workspace=workspace, role=role)
+        people[role] = user
+    return Team(workspace=workspace, **people)
+
+
+@pytest.fixture
+def team(db) -> Team:
+    return _make_team("Acme", "acme")
+
+
+@pytest.fixture
+def other_team(db) -> Team:
+    return _make_team("Globex", "globex")
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], Client]:
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+# --- Browser ---------------------------------------------------------------------------
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("TURNBOX_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium is not installed: run the README's test command, which installs it.")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by
+    # the test itself (fixtures, assertions) are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(page) -> Callable[[User], None]:
+    def do_login(user: User, password: str = PASSWORD) -> None:
+        page.goto("/login/")
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_selector("[data-testid=current-workspace]")
+
+    return do_login

@@ -1,0 +1,24 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from workspaces.models import Role
+
+
+class EmailLoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autofocus": True}))
+
+
+class MemberAddForm(forms.Form):
+    email = forms.EmailField()
+    full_name = forms.CharField(max_length=150, required=False, label="Name (optional)")
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

@@ -1,0 +1,32 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from workspaces.forms import EmailLoginForm
+from workspaces.views import home, members
+
+urlpatterns = [
+    path("", home.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            authentication_form=EmailLoginForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(success_url="/account/password/done/"),
+        name="password_change",
+    ),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("workspaces/new/", home.workspace_new, name="workspace_new"),
+    path("w/<slug:ws>/", home.dashboard, name="dashboard"),
+    path("w/<slug:ws>/members/", members.member_list, name="member_list"),
+    path("w/<slug:ws>/members/<int:pk>/role/", members.member_role, name="member_role"),
+    path("w/<slug:ws>/members/<int:pk>/remove/", members.member_remove, name="member_remove"),
+]

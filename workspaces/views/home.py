@@ -1,0 +1,47 @@
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from workspaces import services
+from workspaces.access import LAST_WORKSPACE_SESSION_KEY, workspace_view
+from workspaces.forms import WorkspaceForm
+from workspaces.selectors import memberships_of_user
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    memberships = memberships_of_user(user=request.user)
+    last = request.session.get(LAST_WORKSPACE_SESSION_KEY)
+    chosen = next((m for m in memberships if m.workspace.slug == last), None) or memberships.first()
+    if chosen is None:
+        return redirect("workspace_new")
+    return redirect("dashboard", ws=chosen.workspace.slug)
+
+
+@login_required
+def workspace_new(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workspace = services.workspace_create(name=form.cleaned_data["name"], owner=request.user)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            return redirect("dashboard", ws=workspace.slug)
+    return render(
+        request,
+        "workspaces/workspace_new.html",
+        {"form": form, "user_memberships": memberships_of_user(user=request.user)},
+    )
+
+
+@workspace_view()
+def dashboard(request: HttpRequest) -> HttpResponse:
+    from workspaces.dashboard import dashboard_cards
+
+    return render(
+        request,
+        "workspaces/dashboard.html",
+        {"cards": dashboard_cards(membership=request.membership)},
+    )
