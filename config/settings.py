@@ -19,13 +19,14 @@ env = environ.FileAwareEnv()
 DATA_DIR = Path(env.str("TURNBOX_DATA_DIR", default=str(BASE_DIR / "var")))
 DEBUG = env.bool("DEBUG", default=False)
 
-SECRET_KEY_GENERATED = not (env.str("SECRET_KEY", default="") or "")
-SECRET_KEY = env.str("SECRET_KEY", default="") or read_or_create(
-    DATA_DIR / "secret_key", get_random_secret_key
-)
+# Values read from <NAME>_FILE keep the file's trailing newline; strip it.
+_secret_key = env.str("SECRET_KEY", default="").strip()
+SECRET_KEY_GENERATED = not _secret_key
+SECRET_KEY = _secret_key or read_or_create(DATA_DIR / "secret_key", get_random_secret_key)
 # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation: README).
-ENCRYPTION_KEYS_GENERATED = not env.list("TURNBOX_ENCRYPTION_KEYS", default=[])
-TURNBOX_ENCRYPTION_KEYS = env.list("TURNBOX_ENCRYPTION_KEYS", default=[]) or [
+_encryption_keys = [k.strip() for k in env.list("TURNBOX_ENCRYPTION_KEYS", default=[])]
+ENCRYPTION_KEYS_GENERATED = not any(_encryption_keys)
+TURNBOX_ENCRYPTION_KEYS = [k for k in _encryption_keys if k] or [
     read_or_create(DATA_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
 ]
 
@@ -108,7 +109,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = env.path("TURNBOX_STATIC_ROOT", default=DATA_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Drive: local disk by default, S3 (or any S3-compatible store) by configuration.
@@ -188,3 +189,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# The demo logins' password (seed_demo); generated into the data folder when unset.
+DEMO_PASSWORD = env.str("TURNBOX_DEMO_PASSWORD", default="")

@@ -28,6 +28,12 @@ def _isolated_storage(settings, tmp_path) -> None:
     }
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # The real hasher is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Team:
     workspace: Workspace

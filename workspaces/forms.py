@@ -1,13 +1,16 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from workspaces.models import Role
+from workspaces.models import Role, normalize_email
 
 
 class EmailLoginForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )
+
+    def clean_username(self) -> str:
+        return normalize_email(self.cleaned_data["username"])
 
 
 class WorkspaceForm(forms.Form):

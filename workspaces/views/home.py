@@ -24,7 +24,8 @@ def workspace_new(request: HttpRequest) -> HttpResponse:
     form = WorkspaceForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            workspace = services.workspace_create(name=form.cleaned_data["name"], owner=request.user)
+            name = form.cleaned_data["name"]
+            workspace = services.workspace_create(name=name, owner=request.user)
         except ValidationError as error:
             form.add_error(None, error)
         else:

@@ -1,0 +1,67 @@
+"""Settings are read once per process, so these start a fresh interpreter per case."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from config.local_secrets import read_or_create
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = secrets.token_urlsafe(50)
+
+
+def run_manage(tmp_path, *args, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TURNBOX_", "SECRET_KEY"))}
+    clean.update({"TURNBOX_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def production_env(tmp_path) -> dict:
+    key_file = tmp_path / "secret_key.txt"
+    key_file.write_text(SECRET + "\n")
+    return {
+        "SECRET_KEY_FILE": str(key_file),
+        "TURNBOX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "TURNBOX_HTTPS": "true",
+        "ALLOWED_HOSTS": "turnbox.example.com",
+    }
+
+
+def test_production_settings_pass_the_deploy_check_without_warnings(tmp_path):
+    result = run_manage(
+        tmp_path, "check", "--deploy", "--fail-level", "WARNING", **production_env(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_the_deploy_check_warns_when_secrets_are_generated(tmp_path):
+    env = production_env(tmp_path)
+    del env["SECRET_KEY_FILE"], env["TURNBOX_ENCRYPTION_KEYS"]
+    result = run_manage(tmp_path, "check", "--deploy", **env)
+    assert "turnbox.W001" in result.stderr and "turnbox.W002" in result.stderr
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_secret_read_from_a_file_loses_its_trailing_newline(tmp_path):
+    result = run_manage(
+        tmp_path,
+        "shell",
+        "-c",
+        "from django.conf import settings; print(repr(settings.SECRET_KEY))",
+        **production_env(tmp_path),
+    )
+    assert result.stdout.strip().splitlines()[-1] == repr(SECRET)
+
+
+def test_a_generated_secret_is_kept_across_starts(tmp_path):
+    first = read_or_create(tmp_path / "s", lambda: "one")
+    second = read_or_create(tmp_path / "s", lambda: "two")
+    assert first == second == "one"
