@@ -52,7 +52,9 @@ def test_admin_manages_members_in_the_browser(page, login, team):
 def test_the_last_admin_is_stopped_in_the_browser(page, login, team):
     login(team.admin)
     page.goto("/w/acme/members/")
-    page.locator(f"tr[data-email='{team.admin.email}']").get_by_role("button", name="Remove").click()
+    page.locator(f"tr[data-email='{team.admin.email}']").get_by_role(
+        "button", name="Remove"
+    ).click()
     page.get_by_test_id("confirm").click()
     expect(page.locator(".message.error")).to_contain_text("at least one admin")
 
@@ -60,7 +62,9 @@ def test_the_last_admin_is_stopped_in_the_browser(page, login, team):
 def test_cancelling_the_confirmation_removes_nobody(page, login, team):
     login(team.admin)
     page.goto("/w/acme/members/")
-    page.locator(f"tr[data-email='{team.member.email}']").get_by_role("button", name="Remove").click()
+    page.locator(f"tr[data-email='{team.member.email}']").get_by_role(
+        "button", name="Remove"
+    ).click()
     page.get_by_role("button", name="Cancel").click()
     page.reload()
     expect(page.locator(f"tr[data-email='{team.member.email}']")).to_have_count(1)
