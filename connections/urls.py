@@ -4,5 +4,8 @@ from connections import views
 
 app_name = "connections"
 urlpatterns = [
-    path("", views.list, name="list"),
+    path("", views.connection_list, name="list"),
+    path("add/", views.connection_add, name="add"),
+    path("<int:pk>/test/", views.connection_test, name="test"),
+    path("<int:pk>/delete/", views.connection_delete, name="delete"),
 ]

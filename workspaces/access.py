@@ -41,7 +41,9 @@ def workspace_view(roles: Iterable[Role] = ALL_ROLES) -> Callable:
             membership = membership_for(request.user, ws)
             request.membership = membership
             request.workspace = membership.workspace
-            request.session[LAST_WORKSPACE_SESSION_KEY] = ws
+            # Written only on change: a session save per request serialises parallel uploads.
+            if request.session.get(LAST_WORKSPACE_SESSION_KEY) != ws:
+                request.session[LAST_WORKSPACE_SESSION_KEY] = ws
             if membership.role not in allowed:
                 names = " or ".join(sorted(Role(r).label.lower() for r in allowed))
                 raise PermissionDenied(f"This page is for workspace {names}s only.")

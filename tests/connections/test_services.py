@@ -1,0 +1,142 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from connections import selectors, services
+from connections.models import Connection
+from tests.connections.conftest import ANTHROPIC_KEY, OPENAI_KEY
+
+
+def _errors(**kwargs) -> dict[str, list[str]]:
+    with pytest.raises(ValidationError) as caught:
+        services.connection_create(**kwargs)
+    return caught.value.message_dict
+
+
+def test_it_creates_a_provider_connection_with_a_masked_hint(team):
+    created = services.connection_create(
+        workspace=team.workspace,
+        kind="anthropic",
+        name=" Claude ",
+        secret=f" {ANTHROPIC_KEY} ",
+        default_model="claude-sonnet-4-5",
+        created_by=team.admin,
+    )
+    assert (created.name, created.secret_hint, created.created_by) == (
+        "Claude",
+        "sk-…uI8o",
+        team.admin,
+    )
+    assert selectors.connection_secret(connection=created) == ANTHROPIC_KEY
+    assert created.last_check_ok is None
+
+
+def test_it_refuses_an_unknown_kind(team):
+    errors = _errors(workspace=team.workspace, kind="gemini", name="G", secret=OPENAI_KEY)
+    assert errors["kind"] == ["Unknown kind of connection: 'gemini'."]
+
+
+def test_it_refuses_a_duplicate_name_in_the_same_workspace(team, other_team):
+    services.connection_create(
+        workspace=team.workspace, kind="openai", name="Main", secret="k" * 20
+    )
+    errors = _errors(workspace=team.workspace, kind="anthropic", name="main", secret="k" * 20)
+    assert errors["name"] == ["This workspace already has a connection named “main”."]
+    services.connection_create(
+        workspace=other_team.workspace, kind="openai", name="Main", secret="k" * 20
+    )
+
+
+def test_it_refuses_a_provider_connection_without_a_key(team):
+    errors = _errors(workspace=team.workspace, kind="openai", name="OpenAI", secret=" ")
+    assert "Paste the API key" in errors["secret"][0]
+    errors = _errors(
+        workspace=team.workspace,
+        kind="anthropic",
+        name="Claude",
+        secret="",
+        base_url="http://localhost:8080",
+    )
+    assert errors["secret"] == ["Paste the Anthropic API key."]
+
+
+def test_it_allows_no_key_for_an_openai_compatible_server_with_a_base_url(team):
+    created = services.connection_create(
+        workspace=team.workspace,
+        kind="openai",
+        name="Ollama",
+        secret="",
+        base_url="http://ollama:11434/v1/",
+        default_model="llama3.2",
+    )
+    assert (created.secret_encrypted, created.secret_hint) == ("", "")
+    assert created.base_url == "http://ollama:11434/v1"
+    assert selectors.connection_secret(connection=created) == ""
+
+
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        ("ftp://models.example.com/v1", "Use an http:// or https:// URL"),
+        ("javascript:alert(1)", "Use an http:// or https:// URL"),
+        ("localhost:11434", "Use an http:// or https:// URL"),
+        ("http://[::1/v1", "Use an http:// or https:// URL"),
+        ("http://localhost:port/v1", "Use an http:// or https:// URL"),
+        ("http://user:pw@example.com/v1", "Put credentials in the key field"),
+        ("http://example.com/v1?key=1", "cannot have a query"),
+        ("http://exa mple.com", "cannot contain spaces"),
+    ],
+)
+def test_it_refuses_a_bad_base_url(team, base_url, message):
+    errors = _errors(
+        workspace=team.workspace, kind="openai", name="X", secret=OPENAI_KEY, base_url=base_url
+    )
+    assert message in errors["base_url"][0]
+
+
+def test_it_reports_every_problem_at_once_keyed_by_field(team):
+    errors = _errors(
+        workspace=team.workspace, kind="anthropic", name="", secret="", base_url="ftp://x"
+    )
+    assert set(errors) == {"name", "base_url", "secret"}
+
+
+def test_it_refuses_values_longer_than_the_columns(team):
+    errors = _errors(
+        workspace=team.workspace,
+        kind="openai",
+        name="n" * 101,
+        secret=OPENAI_KEY,
+        default_model="m" * 201,
+    )
+    assert set(errors) == {"name", "default_model"}
+
+
+def test_it_deletes_a_connection(team):
+    created = services.connection_create(
+        workspace=team.workspace, kind="openai", name="OpenAI", secret=OPENAI_KEY
+    )
+    services.connection_delete(connection=created)
+    assert not Connection.objects.exists()
+
+
+def test_it_finds_connections_only_within_their_workspace(team, other_team):
+    created = services.connection_create(
+        workspace=team.workspace, kind="openai", name="OpenAI", secret=OPENAI_KEY
+    )
+    assert selectors.connection_get(workspace=team.workspace, pk=created.pk) == created
+    assert list(selectors.connections_of_workspace(workspace=other_team.workspace)) == []
+    with pytest.raises(Http404):
+        selectors.connection_get(workspace=other_team.workspace, pk=created.pk)
+
+
+def test_it_records_an_unreadable_secret_as_a_failed_check(team, settings):
+    created = services.connection_create(
+        workspace=team.workspace, kind="openai", name="OpenAI", secret=OPENAI_KEY
+    )
+    settings.TURNBOX_ENCRYPTION_KEYS = ["ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="]
+    result = services.connection_check(connection=created)
+    assert not result.ok
+    assert result.message == services.UNDECRYPTABLE_KEY
+    created.refresh_from_db()
+    assert created.last_check_ok is False

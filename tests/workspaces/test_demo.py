@@ -1,0 +1,55 @@
+import re
+from io import StringIO
+
+from django.core.management import call_command
+
+from connections.models import Connection
+from connections.selectors import workspace_has_active_pixelml
+from workspaces.models import Membership, User, Workspace
+
+LOGIN_LINE = re.compile(r"^login: (\S+@\S+) / (\S+)  \((.+)\)$")
+
+
+def seed() -> list[str]:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue().splitlines()
+
+
+def test_it_prints_each_demo_login_on_its_own_line_and_they_work(db, settings):
+    settings.DEMO_PASSWORD = "demo-pass-for-tests"
+    lines = seed()
+    logins = [LOGIN_LINE.match(line).groups() for line in lines]
+    assert [email for email, _, _ in logins] == [
+        "admin@example.com",
+        "member@example.com",
+        "finance@example.com",
+        "operator@example.com",
+    ]
+    for email, password, _ in logins:
+        assert User.objects.get(email=email).check_password(password)
+    assert User.objects.get(email="operator@example.com").is_superuser
+
+
+def test_it_is_idempotent(db):
+    first = seed()
+    counts = (User.objects.count(), Membership.objects.count(), Connection.objects.count())
+    assert seed() == first
+    assert (User.objects.count(), Membership.objects.count(), Connection.objects.count()) == counts
+    assert Workspace.objects.filter(slug__in=["demo", "research"]).count() == 2
+
+
+def test_the_demo_workspace_can_pay_for_code_execution(db):
+    seed()
+    assert workspace_has_active_pixelml(workspace=Workspace.objects.get(slug="demo"))
+
+
+def test_it_says_so_when_a_demo_password_was_changed(db):
+    seed()
+    member = User.objects.get(email="member@example.com")
+    member.set_password("changed-by-the-member")
+    member.save()
+    line = next(line for line in seed() if "member@example.com" in line)
+    assert "password changed since the demo was created" in line
+    member.refresh_from_db()
+    assert member.check_password("changed-by-the-member")

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from workspaces.demo import demo_seed
+
+
+class Command(BaseCommand):
+    help = "Creates the demo workspace and people if missing (idempotent) and prints the logins."
+
+    def handle(self, *args, **options) -> None:
+        for login in demo_seed():
+            if login.password_still_valid:
+                self.stdout.write(f"login: {login.email} / {login.password}  ({login.what})")
+            else:
+                self.stdout.write(
+                    f"login: {login.email} / (password changed since the demo was created)"
+                    f"  ({login.what})"
+                )
