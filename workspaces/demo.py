@@ -4,12 +4,14 @@ import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 
 from config.local_secrets import read_or_create
 from connections.models import Connection
 from connections.selectors import workspace_has_active_pixelml
 from connections.services import connection_create, pixelml_key_issue
+from drive.services import drive_file_upload
 from workspaces.models import Membership, Role, User, Workspace
 
 DEMO_PEOPLE = [
@@ -18,6 +20,7 @@ DEMO_PEOPLE = [
     ("finance@example.com", "Fin Finance", Role.FINANCE),
 ]
 OPERATOR_EMAIL = "operator@example.com"
+SAMPLE_PATH = "/data/files/q4_sales.csv"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ def demo_password() -> str:
 @transaction.atomic
 def demo_seed() -> list[DemoLogin]:
     password = demo_password()
-    workspace, _ = Workspace.objects.get_or_create(slug="demo", defaults={"name": "Demo"})
+    workspace, created = Workspace.objects.get_or_create(slug="demo", defaults={"name": "Demo"})
     research, _ = Workspace.objects.get_or_create(slug="research", defaults={"name": "Research"})
     logins = []
     for email, name, role in DEMO_PEOPLE:
@@ -51,6 +54,8 @@ def demo_seed() -> list[DemoLogin]:
     operator = _ensure_user(OPERATOR_EMAIL, "Olga Operator", password, superuser=True)
     logins.append(_login(operator, password, "platform operator, console at /operator/"))
     _ensure_pixelml(workspace, admin)
+    if created:  # Only once: a sample that its users deleted stays deleted.
+        _add_sample_file(workspace, admin)
     return logins
 
 
@@ -75,3 +80,29 @@ def _ensure_pixelml(workspace: Workspace, admin: User) -> None:
     connection_create(
         workspace=workspace, kind="pixelml", name="PixelML", secret=key, created_by=admin
     )
+
+
+def _add_sample_file(workspace: Workspace, admin: User) -> None:
+    drive_file_upload(
+        workspace=workspace,
+        path=SAMPLE_PATH,
+        content=ContentFile(sample_sales_csv().encode()),
+        uploaded_by=admin,
+    )
+
+
+def sample_sales_csv() -> str:
+    """A small, deterministic quarter of sales: something real to analyse in the demo."""
+    rows = ["date,region,product,units,unit_price,revenue"]
+    products = [("Starter", 49), ("Team", 199), ("Enterprise", 990)]
+    regions = ["North", "South", "East", "West"]
+    for month in (10, 11, 12):
+        for r, region in enumerate(regions):
+            for p, (product, price) in enumerate(products):
+                units = 5 + (month * 7 + r * 11 + p * 13) % 40
+                day = 1 + (r * 7 + p * 3) % 28
+                rows.append(
+                    f"2025-{month:02d}-{day:02d},{region},{product},{units},{price},"
+                    f"{units * price}"
+                )
+    return "\n".join(rows) + "\n"

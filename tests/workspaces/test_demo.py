@@ -5,6 +5,8 @@ from django.core.management import call_command
 
 from connections.models import Connection
 from connections.selectors import workspace_has_active_pixelml
+from drive.models import DriveFile
+from drive.selectors import drive_file_open
 from workspaces.models import Membership, User, Workspace
 
 LOGIN_LINE = re.compile(r"^login: (\S+@\S+) / (\S+)  \((.+)\)$")
@@ -53,3 +55,20 @@ def test_it_says_so_when_a_demo_password_was_changed(db):
     assert "password changed since the demo was created" in line
     member.refresh_from_db()
     assert member.check_password("changed-by-the-member")
+
+
+def test_the_demo_drive_holds_a_sample_sales_file(db):
+    seed()
+    seed()
+    sample = DriveFile.objects.get(workspace__slug="demo", path="/data/files/q4_sales.csv")
+    with drive_file_open(drive_file=sample) as handle:
+        lines = handle.read().decode().splitlines()
+    assert lines[0] == "date,region,product,units,unit_price,revenue"
+    assert len(lines) == 1 + 3 * 4 * 3
+
+
+def test_a_deleted_sample_file_is_not_brought_back(db):
+    seed()
+    DriveFile.objects.filter(path="/data/files/q4_sales.csv").delete()
+    seed()
+    assert not DriveFile.objects.filter(path="/data/files/q4_sales.csv").exists()
