@@ -9,9 +9,11 @@ from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 from config.local_secrets import read_or_create
+from config.storages import local_drive, s3_drive
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.FileAwareEnv()
@@ -115,25 +117,20 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Drive: local disk by default, S3 (or any S3-compatible store) by configuration.
 DRIVE_BACKEND = env.str("TURNBOX_DRIVE_BACKEND", default="local")
 if DRIVE_BACKEND == "s3":
-    _drive_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": env.str("TURNBOX_S3_BUCKET"),
-            "endpoint_url": env.str("TURNBOX_S3_ENDPOINT_URL", default=None),
-            "region_name": env.str("TURNBOX_S3_REGION", default=None),
-            "access_key": env.str("TURNBOX_S3_ACCESS_KEY_ID", default=None),
-            "secret_key": env.str("TURNBOX_S3_SECRET_ACCESS_KEY", default=None),
-            "location": env.str("TURNBOX_S3_PREFIX", default="drive"),
-            "default_acl": None,
-            "file_overwrite": False,
-            "querystring_auth": True,
-        },
-    }
+    _drive_storage = s3_drive(
+        bucket=env.str("TURNBOX_S3_BUCKET"),
+        endpoint_url=env.str("TURNBOX_S3_ENDPOINT_URL", default=None),
+        region=env.str("TURNBOX_S3_REGION", default=None),
+        access_key=env.str("TURNBOX_S3_ACCESS_KEY_ID", default=None),
+        secret_key=env.str("TURNBOX_S3_SECRET_ACCESS_KEY", default=None),
+        prefix=env.str("TURNBOX_S3_PREFIX", default="drive"),
+    )
+elif DRIVE_BACKEND == "local":
+    _drive_storage = local_drive(env.str("TURNBOX_DRIVE_DIR", default=str(DATA_DIR / "drive")))
 else:
-    _drive_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": env.str("TURNBOX_DRIVE_DIR", default=str(DATA_DIR / "drive"))},
-    }
+    raise ImproperlyConfigured(
+        f"TURNBOX_DRIVE_BACKEND must be 'local' or 's3', not {DRIVE_BACKEND!r}."
+    )
 STORAGES = {
     "default": _drive_storage,
     "drive": _drive_storage,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
+from config.storages import local_drive
 from workspaces.models import Membership, Role, User, Workspace
 
 PASSWORD = "correct-horse-battery-staple"
@@ -17,10 +18,7 @@ PASSWORD = "correct-horse-battery-staple"
 @pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path) -> None:
     """Drive files go to a fresh folder per test; static files need no collectstatic."""
-    drive = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(tmp_path / "drive")},
-    }
+    drive = local_drive(str(tmp_path / "drive"))
     settings.STORAGES = {
         "default": drive,
         "drive": drive,

@@ -67,3 +67,9 @@ def test_a_generated_secret_is_kept_across_starts(tmp_path):
     first = read_or_create(tmp_path / "s", lambda: "one")
     second = read_or_create(tmp_path / "s", lambda: "two")
     assert first == second == "one"
+
+
+def test_an_unknown_drive_backend_is_a_clear_error(tmp_path):
+    result = run_manage(tmp_path, "check", TURNBOX_DRIVE_BACKEND="ftp")
+    assert result.returncode != 0
+    assert "TURNBOX_DRIVE_BACKEND must be 'local' or 's3', not 'ftp'." in result.stderr
