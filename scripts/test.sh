@@ -16,5 +16,6 @@ trap 'rm -rf "$TURNBOX_DATA_DIR"' EXIT
 
 say "ruff"
 ruff check .
+ruff format --check .
 say "pytest"
 pytest "$@"

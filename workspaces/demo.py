@@ -102,7 +102,6 @@ def sample_sales_csv() -> str:
                 units = 5 + (month * 7 + r * 11 + p * 13) % 40
                 day = 1 + (r * 7 + p * 3) % 28
                 rows.append(
-                    f"2025-{month:02d}-{day:02d},{region},{product},{units},{price},"
-                    f"{units * price}"
+                    f"2025-{month:02d}-{day:02d},{region},{product},{units},{price},{units * price}"
                 )
     return "\n".join(rows) + "\n"

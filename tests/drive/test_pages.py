@@ -18,7 +18,7 @@ def payload(name: str, data: bytes, mime: str = "text/plain") -> dict:
 @pytest.mark.django_db(transaction=True)
 def test_a_member_uploads_replaces_and_deletes_files(page, login, team):
     login(team.member)
-    page.get_by_role("link", name="Drive").click()
+    page.get_by_role("link", name="Drive", exact=True).click()
     expect(page.get_by_test_id("empty")).to_contain_text("Your Drive is empty")
     expect(page.locator("form[data-drive-upload].is-enhanced")).to_have_count(1)
     upload_input = page.get_by_test_id("upload-input")
