@@ -46,7 +46,7 @@ ensure_venv() {
   want=$(sha256sum "$lock" | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "Installing Python packages from $lock"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock"
+    "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -r "$lock"
     echo "$want" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

@@ -1,8 +1,12 @@
+import re
+
 import pytest
 from playwright.sync_api import expect
 
 from connections.models import Connection
+from tests.conftest import PASSWORD
 from tests.connections.conftest import OPENAI_KEY
+from workspaces.models import User
 
 
 @pytest.mark.browser
@@ -38,3 +42,33 @@ def test_an_admin_adds_tests_and_deletes_an_openai_connection(page, login, team,
     expect(page.get_by_role("status")).to_have_text("Connection “OpenAI” deleted.")
     expect(page.get_by_test_id("connections-empty")).to_be_visible()
     assert not Connection.objects.exists()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_operator_issues_a_pixelml_key_that_an_admin_pastes(page, login, team):
+    operator = User.objects.create_superuser("ops@example.com", PASSWORD)
+    page.goto("/operator/connections/pixelmlkey/add/")
+    page.get_by_label("Email").fill(operator.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Name").fill("Acme Corp")
+    page.get_by_role("button", name="Save", exact=True).click()
+    notice = page.locator(".messagelist .warning").inner_text()
+    key = re.search(r"(pxm_\S+)", notice).group(1)
+    page.context.clear_cookies()
+
+    login(team.admin)
+    page.goto("/w/acme/connections/add/")
+    page.get_by_label("Kind").select_option("pixelml")
+    page.get_by_label("Name").fill("PixelML")
+    page.get_by_label("Key").fill(key[:-1] + ("A" if key[-1] != "A" else "B"))
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.get_by_text("This PixelML key is not valid or has been revoked.")).to_be_visible()
+    page.get_by_label("Key").fill(key)
+    page.get_by_role("button", name="Save connection").click()
+    expect(page.get_by_role("status")).to_have_text("Connection “PixelML” added.")
+    assert key not in page.content()
+    page.get_by_role("link", name="Overview").click()
+    expect(page.get_by_test_id("card-code-execution")).to_contain_text("Available")
+    expect(page.get_by_test_id("card-code-execution")).to_contain_text("Acme Corp")

@@ -87,3 +87,14 @@ def test_a_person_changes_their_password(page, login, team):
     expect(page.get_by_text("Your password was changed.")).to_be_visible()
     team.member.refresh_from_db()
     assert team.member.check_password("a-brand-new-passphrase")
+
+
+def test_a_person_creates_a_workspace_and_becomes_its_admin(page, login, team):
+    login(team.member)
+    page.get_by_test_id("workspace-switcher").locator("summary").click()
+    page.get_by_role("link", name="+ New workspace").click()
+    page.get_by_label("Name").fill("Skunkworks")
+    page.get_by_role("button", name="Create workspace").click()
+    expect(page.get_by_test_id("current-workspace")).to_have_text("Skunkworks")
+    expect(page.get_by_role("link", name="Members", exact=True)).to_be_visible()
+    assert Membership.objects.get(workspace__slug="skunkworks", user=team.member).is_admin

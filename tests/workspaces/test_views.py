@@ -2,6 +2,7 @@
 
 import pytest
 from django.urls import reverse
+from django.views.defaults import server_error
 
 from connections.services import connection_create, pixelml_key_issue
 from tests.conftest import PASSWORD
@@ -133,3 +134,9 @@ def test_the_dashboard_shows_drive_usage_to_members_but_not_to_finance(client_fo
     url = reverse("dashboard", kwargs={"ws": "acme"})
     assert 'data-testid="card-drive"' in client_for(team.member).get(url).text
     assert 'data-testid="card-drive"' not in client_for(team.finance).get(url).text
+
+
+def test_the_error_page_renders_without_a_request_context(client):
+    response = server_error(client.get("/login/").wsgi_request)
+    assert response.status_code == 500
+    assert "Something went wrong" in response.content.decode()
