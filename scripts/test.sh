@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: lint, then pytest (browser tests in Debian's Chromium).
-# Installs what the tests need on a fresh machine. Extra arguments go to pytest.
+# Runs the whole test suite: lint, then pytest on SQLite (the embedded default, with the
+# browser tests in Debian's Chromium), then again on PostgreSQL (the production database).
+# Installs what the tests need on a fresh machine. Extra arguments go to both pytest runs.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/postgres.sh"
 
 ensure_venv requirements-dev.lock
 
@@ -12,10 +14,19 @@ fi
 # Tests get their own data folder: generated keys and files never mix with a running demo.
 TURNBOX_DATA_DIR=$(mktemp -d)
 export TURNBOX_DATA_DIR
-trap 'rm -rf "$TURNBOX_DATA_DIR"' EXIT
+trap 'stop_throwaway_postgres; rm -rf "$TURNBOX_DATA_DIR"' EXIT
 
 say "ruff"
 ruff check .
 ruff format --check .
-say "pytest"
+
+say "pytest on SQLite"
 pytest "$@"
+
+say "pytest on PostgreSQL"
+start_throwaway_postgres
+status=0
+DATABASE_URL="$TURNBOX_TEST_POSTGRES_URL" pytest -m "not browser" "$@" || status=$?
+# 5 is "no test selected": arguments that pick only browser tests select none here.
+[ "$status" = 5 ] && status=0
+exit "$status"

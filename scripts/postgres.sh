@@ -1,0 +1,36 @@
+# Starts a throwaway PostgreSQL cluster for the tests and exports its URL in
+# TURNBOX_TEST_POSTGRES_URL; stops and removes it when the calling script exits.
+# Skipped when TURNBOX_TEST_POSTGRES_URL is already set (a server of your own).
+
+find_pg_bin() {
+  local dir
+  for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" \
+             $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
+  done
+  return 1
+}
+
+start_throwaway_postgres() {
+  [ -n "${TURNBOX_TEST_POSTGRES_URL:-}" ] && return 0
+  local bin dir port as=()
+  bin=$(find_pg_bin) || { apt_install postgresql && bin=$(find_pg_bin); } \
+    || die "The tests need PostgreSQL's server binaries (initdb, pg_ctl): install PostgreSQL or set TURNBOX_TEST_POSTGRES_URL."
+  dir=$(mktemp -d)
+  # initdb refuses to run as root: the cluster belongs to the postgres system user then.
+  if is_root; then chown postgres "$dir"; as=(runuser -u postgres --); fi
+  port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
+    || { cat "$dir/log" >&2; die "PostgreSQL did not start."; }
+  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop)
+  PG_DIR="$dir"
+  export TURNBOX_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/turnbox"
+}
+
+stop_throwaway_postgres() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  "${PG_STOP[@]}" >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+}
