@@ -14,12 +14,17 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = secrets.token_urlsafe(50)
 
 
-def run_manage(tmp_path, *args, **env) -> subprocess.CompletedProcess:
+def clean_env(data_dir, **env) -> dict:
+    """The environment of a fresh process with the defaults, but for ``env``."""
     # The browser fixture sets DJANGO_ALLOW_ASYNC_UNSAFE, which the deploy check rejects.
-    ours = ("TURNBOX_", "SECRET_KEY", "DJANGO_")
+    ours = ("TURNBOX_", "SECRET_KEY", "DJANGO_", "DATABASE_URL")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
-    clean.update({"TURNBOX_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
-    clean.update(env)
+    clean.update({"TURNBOX_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    return {**clean, **env}
+
+
+def run_manage(tmp_path, *args, **env) -> subprocess.CompletedProcess:
+    clean = clean_env(tmp_path, **env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
     )
