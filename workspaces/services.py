@@ -24,6 +24,12 @@ def user_create(*, email: str, password: str, full_name: str = "") -> User:
     return user
 
 
+@transaction.atomic
+def user_password_changed(*, user: User) -> None:
+    User.objects.filter(pk=user.pk).update(must_change_password=False)
+    user.must_change_password = False
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50] or "workspace"
     slug, n = base, 2
@@ -55,7 +61,9 @@ def membership_add(
     password = None
     if user is None:
         password = secrets.token_urlsafe(12)
-        user = User.objects.create_user(email, password, full_name=full_name.strip())
+        user = User.objects.create_user(
+            email, password, full_name=full_name.strip(), must_change_password=True
+        )
     try:
         with transaction.atomic():
             membership = Membership.objects.create(user=user, workspace=workspace, role=role)

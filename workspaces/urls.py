@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from workspaces.forms import EmailLoginForm
-from workspaces.views import home, members
+from workspaces.views import account, home, members
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -14,11 +14,7 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "account/password/",
-        auth_views.PasswordChangeView.as_view(success_url="/account/password/done/"),
-        name="password_change",
-    ),
+    path("account/password/", account.PasswordChange.as_view(), name="password_change"),
     path(
         "account/password/done/",
         auth_views.PasswordChangeDoneView.as_view(),

@@ -71,3 +71,14 @@ def test_user_create_validates_password_strength(db):
     with pytest.raises(ValidationError):
         services.user_create(email="weak@example.com", password="123")
     assert not User.objects.filter(email="weak@example.com").exists()
+
+
+def test_an_account_made_with_a_one_time_password_must_choose_its_own(team, other_team):
+    fresh, _ = services.membership_add(
+        workspace=team.workspace, email="fresh@example.com", role=Role.MEMBER
+    )
+    existing, _ = services.membership_add(
+        workspace=team.workspace, email=other_team.member.email, role=Role.MEMBER
+    )
+    assert fresh.user.must_change_password is True
+    assert existing.user.must_change_password is False

@@ -44,7 +44,7 @@ def _announce_added(request: HttpRequest, membership, password: str | None) -> N
     messages.warning(
         request,
         f"Account created for {email}. One-time password: {password} "
-        "(shown only now; ask them to change it after logging in).",
+        "(shown only now; they choose their own password when they first log in).",
         extra_tags="secret",
     )
 
