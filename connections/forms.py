@@ -44,3 +44,22 @@ class ConnectionForm(forms.Form):
         help_text="The model agents use unless they choose another, e.g. gpt-4o-mini.",
         widget=forms.TextInput(attrs={"data-kinds": PROVIDER_KINDS}),
     )
+
+
+class ConnectionEditForm(ConnectionForm):
+    """The add form without the kind, whose key is optional: empty keeps the stored one."""
+
+    def __init__(self, *args, connection, **kwargs) -> None:
+        initial = {
+            "name": connection.name,
+            "base_url": connection.base_url,
+            "default_model": connection.default_model,
+        }
+        super().__init__(*args, initial=initial, **kwargs)
+        del self.fields["kind"]
+        key = self.fields["secret"]
+        if connection.is_pixelml:
+            del self.fields["secret"], self.fields["base_url"], self.fields["default_model"]
+            return
+        key.label = "New key (optional)"
+        key.help_text = f"Leave empty to keep the current key ({connection.secret_hint or 'none'})."

@@ -79,11 +79,11 @@ def connection_create(
         pixelml_key=selectors.pixelml_key_find(key=secret) if kind == Kind.PIXELML else None,
         created_by=created_by,
     )
-    _save_new(connection, errors)
+    _save(connection, errors)
     return connection
 
 
-def _save_new(connection: Connection, errors: dict[str, str]) -> None:
+def _save(connection: Connection, errors: dict[str, str]) -> None:
     try:
         connection.clean_fields(exclude=[*errors, "workspace", "secret_encrypted"])
     except ValidationError as error:
@@ -99,10 +99,11 @@ def _save_new(connection: Connection, errors: dict[str, str]) -> None:
         ) from None
 
 
-def _name_errors(workspace: Workspace, name: str) -> dict[str, str]:
+def _name_errors(workspace: Workspace, name: str, exclude_pk: int | None = None) -> dict[str, str]:
     if not name:
         return {"name": "Give the connection a name."}
-    if Connection.objects.filter(workspace=workspace, name__iexact=name).exists():
+    others = Connection.objects.filter(workspace=workspace, name__iexact=name)
+    if others.exclude(pk=exclude_pk).exists():
         return {"name": f"This workspace already has a connection named “{name}”."}
     return {}
 
@@ -121,6 +122,11 @@ def _pixelml_errors(
         errors[KEY_FIELD] = "Paste the PixelML key your platform operator gave you."
     elif selectors.pixelml_key_find(key=secret) is None:
         errors[KEY_FIELD] = INVALID_PIXELML_KEY
+    return errors | _no_provider_fields(base_url, default_model)
+
+
+def _no_provider_fields(base_url: str, default_model: str) -> dict[str, str]:
+    errors = {}
     if base_url:
         errors["base_url"] = "PixelML connections have no base URL: leave it empty."
     if default_model:
@@ -157,6 +163,51 @@ def _base_url_problem(url: str) -> str:
     if parts.query or parts.fragment:
         return "The base URL cannot have a query (?…) or fragment (#…)."
     return ""
+
+
+@transaction.atomic
+def connection_update(
+    *,
+    connection: Connection,
+    name: str,
+    secret: str = "",
+    base_url: str = "",
+    default_model: str = "",
+) -> Connection:
+    """Renames, re-points or re-keys a connection. An empty ``secret`` keeps the stored
+    key. A PixelML connection takes only a new name: another key means another account,
+    which is a new connection. Raises ValidationError keyed by field."""
+    name, secret = name.strip(), secret.strip()
+    base_url, default_model = base_url.strip().rstrip("/"), default_model.strip()
+    errors = _name_errors(connection.workspace, name, exclude_pk=connection.pk)
+    if connection.is_pixelml:
+        errors |= _pixelml_edit_errors(secret, base_url, default_model)
+    else:
+        has_key = bool(secret or connection.secret_encrypted)
+        errors |= _provider_errors(connection.kind, "key" if has_key else "", base_url)
+    if secret or base_url != connection.base_url:
+        # The last test spoke of the old key or server.
+        connection.last_checked_at, connection.last_check_ok = None, None
+        connection.last_check_message = ""
+    if secret:
+        connection.secret_encrypted = crypto.encrypt(secret)
+        connection.secret_hint = mask_secret(secret)
+    connection.name, connection.base_url, connection.default_model = name, base_url, default_model
+    try:
+        _save(connection, errors)
+    except ValidationError:
+        connection.refresh_from_db()  # The caller's object must not keep refused values.
+        raise
+    return connection
+
+
+def _pixelml_edit_errors(secret: str, base_url: str, default_model: str) -> dict[str, str]:
+    errors = _no_provider_fields(base_url, default_model)
+    if secret:
+        errors[KEY_FIELD] = (
+            "A PixelML connection keeps its key: delete it and add the new key instead."
+        )
+    return errors
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 
 from connections import selectors, services
-from connections.forms import ConnectionForm
+from connections.forms import ConnectionEditForm, ConnectionForm
 from workspaces.access import admin_only
 
 
@@ -44,6 +44,28 @@ def connection_add(request: HttpRequest) -> HttpResponse:
         request,
         "connections/add.html",
         {"form": form, "pixelml": selectors.pixelml_connection(workspace=request.workspace)},
+        status=400 if form.errors else 200,
+    )
+
+
+@admin_only
+@sensitive_post_parameters("secret")
+@sensitive_variables()
+def connection_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = selectors.connection_get(workspace=request.workspace, pk=pk)
+    form = ConnectionEditForm(request.POST or None, connection=connection)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.connection_update(connection=connection, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Connection “{connection.name}” saved.")
+            return redirect("connections:list", ws=request.workspace.slug)
+    return render(
+        request,
+        "connections/edit.html",
+        {"form": form, "connection": connection},
         status=400 if form.errors else 200,
     )
 

@@ -36,6 +36,14 @@ def test_an_admin_adds_tests_and_deletes_an_openai_connection(page, login, team,
     expect(row.get_by_test_id("check-status").locator(".badge")).to_have_text("OK")
     expect(page.get_by_role("status")).to_contain_text("“OpenAI” works.")
 
+    row.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("New key (optional)")).to_have_value("")
+    page.get_by_label("Default model (optional)").fill("gpt-4.1")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_have_text("Connection “OpenAI” saved.")
+    expect(row).to_contain_text("gpt-4.1")
+    expect(row.get_by_test_id("secret-hint")).to_have_text("sk-…yB5c")
+
     row.get_by_role("button", name="Delete").click()
     expect(page.locator("#confirm-dialog")).to_contain_text("Delete the connection “OpenAI”?")
     page.get_by_test_id("confirm").click()

@@ -140,3 +140,62 @@ def test_it_records_an_unreadable_secret_as_a_failed_check(team, settings):
     assert result.message == services.UNDECRYPTABLE_KEY
     created.refresh_from_db()
     assert created.last_check_ok is False
+
+
+def test_it_replaces_a_key_and_forgets_the_last_test(team):
+    connection = services.connection_create(
+        workspace=team.workspace, kind="openai", name="OpenAI", secret=OPENAI_KEY
+    )
+    Connection.objects.filter(pk=connection.pk).update(last_check_ok=True)
+    connection.refresh_from_db()
+    services.connection_update(connection=connection, name="OpenAI", secret="sk-new-key-abcdef9876")
+    connection.refresh_from_db()
+    assert selectors.connection_secret(connection=connection) == "sk-new-key-abcdef9876"
+    assert connection.secret_hint == "sk-…9876"
+    assert connection.last_check_ok is None
+
+
+def test_an_edit_with_an_empty_key_keeps_the_key_and_the_last_test(team):
+    connection = services.connection_create(
+        workspace=team.workspace, kind="anthropic", name="Claude", secret=ANTHROPIC_KEY
+    )
+    Connection.objects.filter(pk=connection.pk).update(last_check_ok=True)
+    connection.refresh_from_db()
+    services.connection_update(connection=connection, name="Claude 2", default_model="opus")
+    connection.refresh_from_db()
+    assert selectors.connection_secret(connection=connection) == ANTHROPIC_KEY
+    assert (connection.name, connection.default_model, connection.last_check_ok) == (
+        "Claude 2",
+        "opus",
+        True,
+    )
+
+
+def test_an_edit_refuses_another_connections_name_and_changes_nothing(team):
+    services.connection_create(
+        workspace=team.workspace, kind="openai", name="Taken", secret=OPENAI_KEY
+    )
+    connection = services.connection_create(
+        workspace=team.workspace, kind="openai", name="Mine", secret=OPENAI_KEY
+    )
+    with pytest.raises(ValidationError) as caught:
+        services.connection_update(connection=connection, name="taken", secret="sk-other-1234")
+    assert "already has a connection named" in caught.value.message_dict["name"][0]
+    assert connection.name == "Mine"  # also the caller's object
+    connection.refresh_from_db()
+    assert connection.name == "Mine"
+    assert selectors.connection_secret(connection=connection) == OPENAI_KEY
+
+
+def test_a_pixelml_connection_takes_only_a_new_name(team, issued_key):
+    _, key = issued_key
+    connection = services.connection_create(
+        workspace=team.workspace, kind="pixelml", name="PixelML", secret=key
+    )
+    with pytest.raises(ValidationError) as caught:
+        services.connection_update(connection=connection, name="Billing", secret="pxm_other")
+    assert "keeps its key" in caught.value.message_dict["secret"][0]
+    services.connection_update(connection=connection, name="Billing")
+    connection.refresh_from_db()
+    assert connection.name == "Billing"
+    assert selectors.connection_secret(connection=connection) == key

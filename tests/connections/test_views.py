@@ -22,6 +22,8 @@ def _urls(slug: str, pk: int) -> list[tuple[str, str]]:
         ("get", reverse("connections:list", kwargs={"ws": slug})),
         ("get", reverse("connections:add", kwargs={"ws": slug})),
         ("post", reverse("connections:add", kwargs={"ws": slug})),
+        ("get", reverse("connections:edit", kwargs={"ws": slug, "pk": pk})),
+        ("post", reverse("connections:edit", kwargs={"ws": slug, "pk": pk})),
         ("post", reverse("connections:test", kwargs={"ws": slug, "pk": pk})),
         ("post", reverse("connections:delete", kwargs={"ws": slug, "pk": pk})),
     ]
@@ -47,7 +49,7 @@ def test_it_finds_no_other_workspaces_connection_through_ones_own(
     client_for, other_team, openai_connection
 ):
     client = client_for(other_team.admin)
-    for method, url in _urls("globex", openai_connection.pk)[3:]:
+    for method, url in _urls("globex", openai_connection.pk)[3:]:  # those naming a pk
         assert getattr(client, method)(url).status_code == 404, url
     openai_connection.refresh_from_db()
     assert openai_connection.last_checked_at is None
@@ -199,3 +201,25 @@ def test_error_reports_leave_out_the_pasted_key(client_for, team, monkeypatch):
     assert response.status_code == 500
     assert "disk full" in reports[0] and "connection_create" in reports[0]
     assert OPENAI_KEY not in reports[0]
+
+
+def test_an_admin_edits_a_connection_and_keeps_its_key_by_leaving_it_empty(
+    client_for, team, openai_connection
+):
+    url = reverse("connections:edit", kwargs={"ws": "acme", "pk": openai_connection.pk})
+    client = client_for(team.admin)
+    form = client.get(url).content.decode()
+    assert "Leave empty to keep the current key (sk-…yB5c)." in form
+    assert OPENAI_KEY not in form
+    response = client.post(url, {"name": "OpenAI prod", "default_model": "gpt-4.1"}, follow=True)
+    assert "Connection “OpenAI prod” saved." in response.content.decode()
+    openai_connection.refresh_from_db()
+    assert (openai_connection.name, openai_connection.default_model) == ("OpenAI prod", "gpt-4.1")
+    assert services.selectors.connection_secret(connection=openai_connection) == OPENAI_KEY
+
+
+def test_editing_shows_errors_by_field(client_for, team, openai_connection):
+    url = reverse("connections:edit", kwargs={"ws": "acme", "pk": openai_connection.pk})
+    response = client_for(team.admin).post(url, {"name": "OpenAI", "base_url": "ftp://x"})
+    assert response.status_code == 400
+    assert "Use an http:// or https:// URL" in response.content.decode()
