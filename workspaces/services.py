@@ -49,6 +49,17 @@ def workspace_create(*, name: str, owner: User) -> Workspace:
 
 
 @transaction.atomic
+def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
+    # The slug stays: it is in every bookmarked and shared link of the workspace.
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the workspace a name."})
+    workspace.name = name
+    workspace.save(update_fields=["name"])
+    return workspace
+
+
+@transaction.atomic
 def membership_add(
     *, workspace: Workspace, email: str, role: str, full_name: str = ""
 ) -> tuple[Membership, str | None]:

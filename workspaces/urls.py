@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("workspaces/new/", home.workspace_new, name="workspace_new"),
     path("w/<slug:ws>/", home.dashboard, name="dashboard"),
+    path("w/<slug:ws>/settings/", home.workspace_settings, name="workspace_settings"),
     path("w/<slug:ws>/members/", members.member_list, name="member_list"),
     path("w/<slug:ws>/members/<int:pk>/role/", members.member_role, name="member_role"),
     path("w/<slug:ws>/members/<int:pk>/remove/", members.member_remove, name="member_remove"),

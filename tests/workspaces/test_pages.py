@@ -98,3 +98,9 @@ def test_a_person_creates_a_workspace_and_becomes_its_admin(page, login, team):
     expect(page.get_by_test_id("current-workspace")).to_have_text("Skunkworks")
     expect(page.get_by_role("link", name="Members", exact=True)).to_be_visible()
     assert Membership.objects.get(workspace__slug="skunkworks", user=team.member).is_admin
+
+    page.get_by_role("link", name="Settings", exact=True).click()
+    page.get_by_label("Name").fill("Skunk Works")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("current-workspace")).to_have_text("Skunk Works")
+    expect(page).to_have_url(re.compile("/w/skunkworks/settings/$"))

@@ -22,6 +22,8 @@ def admin_urls(team):
         ("post", reverse("member_list", kwargs={"ws": ws}), {"email": "a@b.co", "role": "member"}),
         ("post", reverse("member_role", kwargs={"ws": ws, "pk": pk}), {"role": "finance"}),
         ("post", reverse("member_remove", kwargs={"ws": ws, "pk": pk}), {}),
+        ("get", reverse("workspace_settings", kwargs={"ws": ws}), {}),
+        ("post", reverse("workspace_settings", kwargs={"ws": ws}), {"name": "Hijacked"}),
     ]
 
 
@@ -61,6 +63,8 @@ def test_another_workspace_is_invisible(client_for, team, other_team, role):
     for method, url, data in admin_urls(team):
         assert getattr(client, method)(url, data).status_code == 404, url
     assert Membership.objects.filter(workspace=team.workspace).count() == 3
+    team.workspace.refresh_from_db()
+    assert team.workspace.name == "Acme"
 
 
 @pytest.mark.parametrize("role", ["member", "finance"])
@@ -140,3 +144,18 @@ def test_the_error_page_renders_without_a_request_context(client):
     response = server_error(client.get("/login/").wsgi_request)
     assert response.status_code == 500
     assert "Something went wrong" in response.content.decode()
+
+
+def test_admin_renames_the_workspace_and_its_address_stays(client_for, team):
+    url = reverse("workspace_settings", kwargs={"ws": "acme"})
+    response = client_for(team.admin).post(url, {"name": "Acme Holdings"}, follow=True)
+    assert "The workspace is now called “Acme Holdings”." in response.text
+    team.workspace.refresh_from_db()
+    assert (team.workspace.name, team.workspace.slug) == ("Acme Holdings", "acme")
+
+
+def test_a_blank_workspace_name_is_refused_next_to_the_field(client_for, team):
+    url = reverse("workspace_settings", kwargs={"ws": "acme"})
+    response = client_for(team.admin).post(url, {"name": "  "})
+    assert response.status_code == 400
+    assert "This field is required." in response.text

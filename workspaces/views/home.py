@@ -1,10 +1,11 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from workspaces import services
-from workspaces.access import LAST_WORKSPACE_SESSION_KEY, workspace_view
+from workspaces.access import LAST_WORKSPACE_SESSION_KEY, admin_only, workspace_view
 from workspaces.forms import WorkspaceForm
 from workspaces.selectors import memberships_of_user
 
@@ -45,4 +46,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "workspaces/dashboard.html",
         {"cards": dashboard_cards(membership=request.membership)},
+    )
+
+
+@admin_only
+def workspace_settings(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceForm(request.POST or None, initial={"name": request.workspace.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.workspace_rename(workspace=request.workspace, name=form.cleaned_data["name"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"The workspace is now called “{request.workspace.name}”.")
+            return redirect("workspace_settings", ws=request.workspace.slug)
+    return render(
+        request, "workspaces/settings.html", {"form": form}, status=400 if form.errors else 200
     )
