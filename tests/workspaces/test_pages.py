@@ -104,3 +104,11 @@ def test_a_person_creates_a_workspace_and_becomes_its_admin(page, login, team):
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("current-workspace")).to_have_text("Skunk Works")
     expect(page).to_have_url(re.compile("/w/skunkworks/settings/$"))
+
+
+def test_finance_sees_the_overview_and_nothing_secret(page, login, team):
+    login(team.finance)
+    expect(page.get_by_test_id("card-code-execution")).to_be_visible()
+    for name in ("Drive", "Connections", "Members", "Settings"):
+        expect(page.get_by_role("link", name=name, exact=True)).to_have_count(0)
+    assert page.goto("/w/acme/connections/").status == 403
