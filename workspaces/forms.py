@@ -5,6 +5,11 @@ from workspaces.models import Role, normalize_email
 
 
 class EmailLoginForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        # Emails are matched in any case; only the password is case-sensitive.
+        "invalid_login": "That email and password do not match. The password is case-sensitive.",
+    }
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
     )

@@ -159,3 +159,8 @@ def test_a_blank_workspace_name_is_refused_next_to_the_field(client_for, team):
     response = client_for(team.admin).post(url, {"name": "  "})
     assert response.status_code == 400
     assert "This field is required." in response.text
+
+
+def test_a_wrong_password_gets_a_plain_message(client, team):
+    response = client.post(reverse("login"), {"username": team.member.email, "password": "nope"})
+    assert "That email and password do not match." in response.text
