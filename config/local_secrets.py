@@ -6,18 +6,35 @@ set, the value is generated on first start and stored (mode 0600) next to the
 SQLite database. Production sets both explicitly; a deploy check says so.
 """
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 
 def read_or_create(path: Path, generate: Callable[[], str]) -> str:
+    """Several processes may start at once: the value is written to a private temporary
+    file and linked into place, so nobody ever reads a half-written or empty secret."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if value := _read(path):
+        return value
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(generate() + "\n")
+        # If another process linked first, its value is the one everybody uses.
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    if value := _read(path):
+        return value
+    raise RuntimeError(f"{path} is empty: delete it and start again.")
+
+
+def _read(path: Path) -> str:
+    try:
         return path.read_text().strip()
-    value = generate()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    return value
+    except FileNotFoundError:
+        return ""

@@ -116,8 +116,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("TURNBOX_LOGIN_COOLOFF_MINUTES", d
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "workspaces.auth.login_attempt_email"
+AXES_CLIENT_IP_CALLABLE = "workspaces.auth.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Messages can carry a secret shown once (a newly issued PixelML key): keep them in the
+# server-side session, not in the default cookie, which is signed but readable.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -159,6 +163,10 @@ STORAGES = {
     },
 }
 DRIVE_MAX_FILE_BYTES = env.int("TURNBOX_DRIVE_MAX_FILE_MB", default=100) * 1024 * 1024
+# Let connections point at servers on private networks (a local Ollama or vLLM).
+TURNBOX_ALLOW_PRIVATE_BASE_URLS = env.bool("TURNBOX_ALLOW_PRIVATE_BASE_URLS", default=False)
+# Largest request body: one Drive file plus the form around it (config.limits).
+TURNBOX_MAX_REQUEST_BYTES = DRIVE_MAX_FILE_BYTES + 1024 * 1024
 # Uploads larger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 50
@@ -190,11 +198,11 @@ SECURE_SSL_REDIRECT = HTTPS and env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+# Behind proxies, the client's address is in X-Forwarded-For (workspaces.auth).
+TURNBOX_TRUSTED_PROXIES = 0
 if env.bool("TURNBOX_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    # The client's address is the one the proxy saw, not the proxy's own.
-    AXES_IPWARE_PROXY_COUNT = 1
-    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    TURNBOX_TRUSTED_PROXIES = env.int("TURNBOX_PROXY_COUNT", default=1)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import anthropic
 import openai
 
+from connections import egress
 from connections.masking import scrub
 from connections.models import Kind
 
@@ -31,6 +32,9 @@ class CheckResult:
 def check_provider(*, kind: str, secret: str, base_url: str) -> CheckResult:
     """Lists the provider's models at ``base_url`` (always explicit: the SDKs would
     otherwise read OPENAI_BASE_URL / ANTHROPIC_BASE_URL from the server's environment)."""
+    # Checked again at request time: the name may resolve elsewhere than when saved.
+    if problem := egress.private_address_problem(base_url):
+        return CheckResult(False, problem)
     try:
         models = _list_models(kind, secret, base_url)
     except Exception as error:  # any failure becomes a message, never a 500

@@ -6,7 +6,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connections import crypto, providers, selectors
+from connections import crypto, egress, providers, selectors
 from connections.masking import mask_secret
 from connections.models import Connection, Kind, PixelMLKey
 from connections.providers import CheckResult
@@ -162,7 +162,7 @@ def _base_url_problem(url: str) -> str:
         return "Put credentials in the key field, not in the URL."
     if parts.query or parts.fragment:
         return "The base URL cannot have a query (?…) or fragment (#…)."
-    return ""
+    return egress.private_address_problem(url)
 
 
 @transaction.atomic
@@ -185,6 +185,11 @@ def connection_update(
     else:
         has_key = bool(secret or connection.secret_encrypted)
         errors |= _provider_errors(connection.kind, "key" if has_key else "", base_url)
+        if not secret and connection.secret_encrypted and _moves(connection, base_url):
+            errors[KEY_FIELD] = (
+                "The server changes: paste the key again. A stored key is never sent to "
+                "a server it was not entered for."
+            )
     if secret or base_url != connection.base_url:
         # The last test spoke of the old key or server.
         connection.last_checked_at, connection.last_check_ok = None, None
@@ -199,6 +204,14 @@ def connection_update(
         connection.refresh_from_db()  # The caller's object must not keep refused values.
         raise
     return connection
+
+
+def _moves(connection: Connection, base_url: str) -> bool:
+    def origin(url: str) -> tuple:
+        parts = urlsplit(url or connection.effective_base_url)
+        return parts.scheme, parts.hostname, parts.port
+
+    return origin(base_url) != origin(connection.base_url)
 
 
 def _pixelml_edit_errors(secret: str, base_url: str, default_model: str) -> dict[str, str]:

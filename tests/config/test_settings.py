@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from config.local_secrets import read_or_create
@@ -78,3 +79,25 @@ def test_an_unknown_drive_backend_is_a_clear_error(tmp_path):
     result = run_manage(tmp_path, "check", TURNBOX_DRIVE_BACKEND="ftp")
     assert result.returncode != 0
     assert "TURNBOX_DRIVE_BACKEND must be 'local' or 's3', not 'ftp'." in result.stderr
+
+
+def test_concurrent_starts_agree_on_one_generated_secret(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import count
+
+    numbers = count()
+    with ThreadPoolExecutor(8) as pool:
+        values = set(
+            pool.map(
+                lambda _: read_or_create(tmp_path / "k", lambda: f"v{next(numbers)}"), range(32)
+            )
+        )
+    assert len(values) == 1 and values.pop().startswith("v")
+    assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["k"]
+
+
+def test_an_empty_secret_file_left_by_a_crash_is_an_error_not_an_empty_key(tmp_path):
+    (tmp_path / "k").write_text("\n")
+    with pytest.raises(RuntimeError, match="is empty"):
+        read_or_create(tmp_path / "k", lambda: "never used")

@@ -20,6 +20,12 @@ def encryption_key(settings) -> str:
     return key
 
 
+@pytest.fixture(autouse=True)
+def private_servers_allowed(settings) -> None:
+    """The fake providers listen on 127.0.0.1; test_egress turns this off again."""
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+
+
 @pytest.fixture
 def issued_key(db) -> tuple[PixelMLKey, str]:
     return services.pixelml_key_issue(name="Acme Corp")

@@ -37,3 +37,26 @@ def test_a_successful_login_clears_earlier_failures(team, settings):
     for _ in range(2):
         attempt(team.member.email, "wrong")
     assert attempt(team.member.email, PASSWORD).status_code == 302
+
+
+def attempt_via_proxy(email: str, password: str, forwarded_for: str):
+    client = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=forwarded_for)
+    return client.post(reverse("login"), {"username": email, "password": password})
+
+
+def test_behind_a_proxy_a_forged_forwarded_address_does_not_reset_the_count(team, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.TURNBOX_TRUSTED_PROXIES = 1
+    # The proxy appends the address it saw (203.0.113.7); the client forged the rest.
+    for forged in ("1.1.1.1", "2.2.2.2"):
+        attempt_via_proxy(team.member.email, "wrong", f"{forged}, 203.0.113.7")
+    response = attempt_via_proxy(team.member.email, "wrong", "3.3.3.3, 203.0.113.7")
+    assert response.status_code == 429
+
+
+def test_behind_a_proxy_clients_at_other_addresses_are_not_locked_out(team, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.TURNBOX_TRUSTED_PROXIES = 1
+    for _ in range(3):
+        attempt_via_proxy(team.member.email, "wrong", "203.0.113.7")
+    assert attempt_via_proxy(team.member.email, PASSWORD, "198.51.100.9").status_code == 302
