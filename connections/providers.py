@@ -58,7 +58,7 @@ def describe_error(error: Exception, *, where: str) -> str:
     if isinstance(error, _TIMEOUT_ERRORS):
         return f"No answer from {where} within {TIMEOUT_SECONDS:g} seconds."
     if isinstance(error, _CONNECTION_ERRORS):
-        return f"Could not reach {where}: {_network_reason(error)}."
+        return f"Could not reach {where}: {_network_reason(error).rstrip('.')}."
     if isinstance(error, _STATUS_ERRORS):
         return _describe_status(error.status_code, _provider_message(error), where)
     text = f"{where} answered, but not like the provider's API ({type(error).__name__})."

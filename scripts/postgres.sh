@@ -19,18 +19,19 @@ start_throwaway_postgres() {
   dir=$(mktemp -d)
   # initdb refuses to run as root: the cluster belongs to the postgres system user then.
   if is_root; then chown postgres "$dir"; as=(runuser -u postgres --); fi
+  # Known before anything starts, so the exit trap cleans up after a failed start too.
+  PG_DIR="$dir"
+  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop)
   port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null \
     || { cat "$dir/log" >&2; die "PostgreSQL did not start."; }
-  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop)
-  PG_DIR="$dir"
   export TURNBOX_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/turnbox"
 }
 
 stop_throwaway_postgres() {
   [ -n "${PG_DIR:-}" ] || return 0
-  "${PG_STOP[@]}" >/dev/null 2>&1 || true
+  [ -f "$PG_DIR/data/postmaster.pid" ] && { "${PG_STOP[@]}" >/dev/null 2>&1 || true; }
   rm -rf "$PG_DIR"
 }

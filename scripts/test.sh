@@ -7,8 +7,19 @@ source "$(dirname "$0")/postgres.sh"
 
 ensure_venv requirements-dev.lock
 
-if [ -z "${TURNBOX_CHROMIUM:-}" ] && ! command -v chromium >/dev/null; then
-  apt_install chromium || die "The browser tests need Chromium: install it (Debian/Ubuntu: apt-get install chromium) or set TURNBOX_CHROMIUM to its path."
+find_chromium() {
+  [ -n "${TURNBOX_CHROMIUM:-}" ] && return 0
+  local name
+  for name in chromium chromium-browser google-chrome; do
+    command -v "$name" >/dev/null && { export TURNBOX_CHROMIUM=$(command -v "$name"); return 0; }
+  done
+  return 1
+}
+if ! find_chromium && ! { apt_install chromium && find_chromium; }; then
+  case "$*" in
+    *"not browser"*) ;;  # No browser test selected: no browser needed.
+    *) die "The browser tests need Chromium: install it (Debian: apt-get install chromium) or set TURNBOX_CHROMIUM to a Chromium or Chrome binary." ;;
+  esac
 fi
 
 # Tests get their own data folder: generated keys and files never mix with a running demo.
