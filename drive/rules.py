@@ -113,8 +113,10 @@ ARCHIVE_KINDS = ZIP_KINDS | {
     "tar", "gz", "bz2", "7z", "xz", "zst", "rar", "br", "lz", "lz4", "lzo", "Z",
     "ar", "deb", "rpm", "cab", "crx",
 }  # fmt: skip
-# Shown in bidi-aware UIs they can make "txt.exe" read as "exe.txt".
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Format characters (Cf) are invisible: text-direction marks and overrides can make
+# "txt.exe" read as "exe.txt", zero-width ones make two names that look alike differ.
+# Line and paragraph separators (Zl, Zp) break a name over lines wherever it is shown.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp"})
 EXECUTABLE_MAGIC = frozenset(
     {
         b"\x7fELF",  # Linux ELF
@@ -172,10 +174,11 @@ def _check_characters(path: str) -> None:
     if "\\" in path:
         raise PathError("paths cannot contain a backslash (“\\”); use “/” between folders.")
     for char in path:
-        if unicodedata.category(char) == "Cc":
+        category = unicodedata.category(char)
+        if category == "Cc":
             raise PathError(f"paths cannot contain control characters (U+{ord(char):04X}).")
-        if char in BIDI_CONTROLS:
-            raise PathError(f"paths cannot contain text-direction controls (U+{ord(char):04X}).")
+        if category in INVISIBLE_CATEGORIES:
+            raise PathError(f"paths cannot contain the invisible character U+{ord(char):04X}.")
     _utf8_length(path)
 
 

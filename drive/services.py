@@ -93,9 +93,14 @@ def drive_file_upload(
 
 def drive_file_delete(*, drive_file: DriveFile) -> None:
     with transaction.atomic():
-        drive_file.delete()
+        # Read again, locked: a replace that committed since ``drive_file`` was loaded
+        # points the row at a new blob, and that one is what must go.
+        current = DriveFile.objects.select_for_update().filter(pk=drive_file.pk).first()
+        if current is None:
+            return  # Deleted meanwhile; that delete removes the blob.
+        current.delete()
         # After commit: if the transaction rolls back, the row still needs its blob.
-        transaction.on_commit(partial(_delete_blob, drive_file.blob_name))
+        transaction.on_commit(partial(_delete_blob, current.blob_name))
 
 
 def _checked(label: str, rule, *args):
@@ -178,6 +183,7 @@ def _record(*, workspace: Workspace, path: str, replace: bool, fields: dict) -> 
 
 
 def _create_or_replace(workspace: Workspace, path: str, replace: bool, fields: dict) -> DriveFile:
+    _lock_workspace(workspace)
     now = timezone.now()
     existing = _locked_row(workspace, path)
     if existing is None:
@@ -193,6 +199,14 @@ def _create_or_replace(workspace: Workspace, path: str, replace: bool, fields: d
     existing.save()
     transaction.on_commit(partial(_delete_blob, old_blob))
     return existing
+
+
+def _lock_workspace(workspace: Workspace) -> None:
+    # "/a.csv" and "/a.csv/b.csv" are different rows, so no unique constraint stops both
+    # being created: writers of one Drive take turns, each seeing the other's committed
+    # rows in _refuse_conflicts. (A no-op on SQLite, whose IMMEDIATE transactions already
+    # admit one writer at a time.) Taken first, before any row lock, so no deadlock.
+    Workspace.objects.select_for_update().get(pk=workspace.pk)
 
 
 def _locked_row(workspace: Workspace, path: str) -> DriveFile | None:

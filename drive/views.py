@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from drive import rules, selectors, services
+from drive.downloads import attachment_response
 from drive.models import DriveFile
 from drive.uploads import SizeLimitUploadHandler
 from workspaces.access import workspace_view
@@ -161,9 +162,9 @@ def download(request: HttpRequest, pk: int) -> FileResponse:
     except FileNotFoundError:
         raise Http404("The content of this file is missing.") from None
     content_type = drive_file.content_type
-    response = FileResponse(
+    response = attachment_response(
+        request,
         content,
-        as_attachment=True,
         filename=drive_file.name,
         content_type=(
             "application/octet-stream" if content_type in ACTIVE_CONTENT_TYPES else content_type

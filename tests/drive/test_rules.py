@@ -92,6 +92,38 @@ def test_it_refuses_bidi_overrides_that_disguise_extensions():
         rules.normalize_path("/invoice\u202efdp.txt")
 
 
+@pytest.mark.parametrize(
+    "char",
+    [
+        "\u200e",  # left-to-right mark
+        "\u200f",  # right-to-left mark
+        "\u061c",  # Arabic letter mark
+        "\u200b",  # zero-width space
+        "\u200d",  # zero-width joiner
+        "\u2060",  # word joiner
+        "\ufeff",  # zero-width no-break space (byte order mark)
+        "\u00ad",  # soft hyphen
+        "\u2066",  # left-to-right isolate
+        "\U000e0041",  # tag latin capital letter A
+        "\u2028",  # line separator (Zl)
+        "\u2029",  # paragraph separator (Zp)
+    ],
+)
+def test_it_refuses_invisible_characters_naming_their_code_point(char):
+    with pytest.raises(PathError) as refused:
+        rules.normalize_path(f"/data/a{char}.csv")
+
+    assert str(refused.value) == (
+        f"paths cannot contain the invisible character U+{ord(char):04X}."
+    )
+
+
+@pytest.mark.parametrize("raw", ["/\u200f/", "/data/\u200b/", "/\ufeffdata/"])
+def test_it_refuses_invisible_characters_in_folders(raw):
+    with pytest.raises(PathError, match="invisible character U\\+"):
+        rules.normalize_folder(raw)
+
+
 def test_it_refuses_lone_surrogates():
     with pytest.raises(PathError, match="not valid Unicode"):
         rules.normalize_path("/a\ud800.txt")

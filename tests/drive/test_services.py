@@ -184,6 +184,7 @@ def test_it_stops_reading_a_sizeless_stream_once_past_the_limit(team, settings):
         ("/a/../../etc/passwd.txt", CSV, "/a/../../etc/passwd.txt: “..” is not allowed in a path."),
         ("relative.csv", CSV, "relative.csv: paths must be absolute"),
         ("/bad\x00name.csv", CSV, "/bad\ufffdname.csv: paths cannot contain control characters"),
+        ("/a\u200f.csv", CSV, "/a\ufffd.csv: paths cannot contain the invisible character U+200F"),
         ("/setup.exe", b"MZ", "/setup.exe: “.exe” files are executables"),
         ("/notes.txt", b"\x7fELF" + b"\x00" * 60, "/notes.txt: the content looks like an exec"),
     ],
@@ -234,6 +235,37 @@ def test_delete_removes_the_row_and_the_blob(team, django_capture_on_commit_call
 
     assert not DriveFile.objects.exists()
     assert not storages["drive"].exists(drive_file.blob_name)
+
+
+def test_delete_removes_the_current_blob_after_a_replace_since_loading(
+    team, django_capture_on_commit_callbacks
+):
+    loaded = upload(team, "/a.csv", CSV)
+    with django_capture_on_commit_callbacks(execute=True):
+        replacement = upload(team, "/a.csv", b"new\n", replace=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.drive_file_delete(drive_file=loaded)
+
+    assert replacement.blob_name != loaded.blob_name
+    assert not storages["drive"].exists(replacement.blob_name)
+    assert blobs(team.workspace) == set()
+    assert not DriveFile.objects.exists()
+
+
+def test_deleting_a_file_already_deleted_elsewhere_does_nothing(
+    team, django_capture_on_commit_callbacks
+):
+    drive_file = upload(team, "/a.csv", CSV)
+    other = upload(team, "/b.csv", CSV)
+    services.drive_file_delete(drive_file=DriveFile.objects.get(pk=drive_file.pk))
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.drive_file_delete(drive_file=drive_file)
+
+    assert callbacks == []
+    assert list(DriveFile.objects.all()) == [other]
+    assert other.blob_name in blobs(team.workspace)
 
 
 def test_a_failing_storage_during_replace_loses_nothing(team, monkeypatch):

@@ -1,9 +1,15 @@
 import hashlib
+from collections import Counter
 
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import (
+    FileUploadHandler,
+    MemoryFileUploadHandler,
+    TemporaryFileUploadHandler,
+)
 from django.test import Client
 from django.urls import reverse
 
@@ -145,6 +151,14 @@ def test_browse_refuses_an_invalid_folder(team, client_for):
     assert response.status_code == 302
     assert response["Location"] == url(team, "browse")
     assert "“..” is not allowed" in messages_of(response)[0]
+
+
+def test_browse_refuses_a_folder_named_by_an_invisible_character(team, client_for):
+    response = client_for(team.member).get(url(team, "browse"), {"path": "/\u200f/"})
+
+    assert response.status_code == 302
+    assert response["Location"] == url(team, "browse")
+    assert "invisible character U+200F" in messages_of(response)[0]
 
 
 # --- Upload ------------------------------------------------------------------------------
@@ -373,11 +387,30 @@ def test_operators_can_see_drive_files_but_not_change_them(team, client):
     assert b'name="_save"' not in change.content
 
 
+def spy_on_django_upload_handlers(monkeypatch) -> Counter:
+    """Bytes that Django's own handlers (memory, temporary file) took in, per handler and file."""
+    received = Counter()
+
+    def spying(handler_class):
+        real = handler_class.receive_data_chunk
+
+        def receive_data_chunk(self, raw_data, start):
+            received[handler_class.__name__, self.file_name] += len(raw_data)
+            return real(self, raw_data, start)
+
+        return receive_data_chunk
+
+    for handler_class in (MemoryFileUploadHandler, TemporaryFileUploadHandler):
+        monkeypatch.setattr(handler_class, "receive_data_chunk", spying(handler_class))
+    return received
+
+
 def test_an_oversized_file_is_dropped_while_it_arrives_and_the_others_are_kept(
-    team, client_for, settings
+    team, client_for, settings, monkeypatch
 ):
-    settings.DRIVE_MAX_FILE_BYTES = 1024 * 1024
+    settings.DRIVE_MAX_FILE_BYTES = limit = 1024 * 1024
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    received = spy_on_django_upload_handlers(monkeypatch)
     files = [file("big.csv", b"x" * (3 * 1024 * 1024)), file("small.csv", CSV)]
 
     response = client_for(team.member).post(url(team, "upload"), {"files": files}, headers=JSON)
@@ -386,6 +419,10 @@ def test_an_oversized_file_is_dropped_while_it_arrives_and_the_others_are_kept(
     assert results["small.csv"]["ok"] is True
     assert results["big.csv"]["error"] == "/big.csv: the file is larger than the 1 MB limit."
     assert not DriveFile.objects.filter(path="/big.csv").exists()
+    # Django's handlers saw at most the limit of big.csv: it never reached the disk whole.
+    spooled = received["TemporaryFileUploadHandler", "big.csv"]
+    assert 0 < spooled <= limit + FileUploadHandler.chunk_size
+    assert received["MemoryFileUploadHandler", "big.csv"] <= limit + FileUploadHandler.chunk_size
 
 
 def test_upload_still_requires_the_csrf_token(team):
