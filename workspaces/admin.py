@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from workspaces.models import Membership, User, Workspace
+from workspaces.models import Invitation, Membership, User, Workspace
 
 
 @admin.register(User)
@@ -13,6 +13,8 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name",)}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser")}),
+        # Tick after setting a password for someone: they must choose their own next.
+        ("Password", {"fields": ("must_change_password",)}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
@@ -31,3 +33,19 @@ class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made and revoked by workspace admins in the product."""
+
+    list_display = ["email", "workspace", "role", "created_by", "expires_at", "accepted_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "workspace__name"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

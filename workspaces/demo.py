@@ -8,8 +8,6 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from config.local_secrets import read_or_create
-from connections.models import Connection
-from connections.selectors import workspace_has_active_pixelml
 from connections.services import connection_create, pixelml_key_issue
 from drive.services import drive_file_upload
 from workspaces.models import Membership, Role, User, Workspace
@@ -21,6 +19,12 @@ DEMO_PEOPLE = [
 ]
 OPERATOR_EMAIL = "operator@example.com"
 SAMPLE_PATH = "/data/files/q4_sales.csv"
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    logins: list["DemoLogin"]
+    foreign_slugs: list[str]
 
 
 @dataclass(frozen=True)
@@ -39,24 +43,40 @@ def demo_password() -> str:
 
 
 @transaction.atomic
-def demo_seed() -> list[DemoLogin]:
+def demo_seed() -> DemoSeed:
+    """Creates what is missing and never touches what people changed since: a deleted
+    sample file or connection stays deleted, and a workspace that took the demo's
+    address without being the demo's is left alone."""
     password = demo_password()
-    workspace, created = Workspace.objects.get_or_create(slug="demo", defaults={"name": "Demo"})
-    research, _ = Workspace.objects.get_or_create(slug="research", defaults={"name": "Research"})
-    logins = []
-    for email, name, role in DEMO_PEOPLE:
-        user = _ensure_user(email, name, password)
-        Membership.objects.get_or_create(user=user, workspace=workspace, defaults={"role": role})
-        logins.append(_login(user, password, f"{role.label.lower()} of {workspace.name}"))
-    # The demo admin belongs to two workspaces so that switching can be tried at once.
-    admin = User.objects.get(email=DEMO_PEOPLE[0][0])
-    Membership.objects.get_or_create(user=admin, workspace=research, defaults={"role": Role.ADMIN})
+    people = {email: _ensure_user(email, name, password) for email, name, _ in DEMO_PEOPLE}
+    admin = people[DEMO_PEOPLE[0][0]]
     operator = _ensure_user(OPERATOR_EMAIL, "Olga Operator", password, superuser=True)
+    demo, created = _claim_workspace("demo", "Demo", admin)
+    if created:
+        for email, _, role in DEMO_PEOPLE[1:]:
+            Membership.objects.create(user=people[email], workspace=demo, role=role)
+        _add_pixelml(demo, admin)
+        _add_sample_file(demo, admin)
+    # The demo admin belongs to two workspaces so that switching can be tried at once.
+    research, _ = _claim_workspace("research", "Research", admin)
+    logins = [
+        _login(people[email], password, f"{role.label.lower()} of Demo")
+        for email, _, role in DEMO_PEOPLE
+    ]
     logins.append(_login(operator, password, "platform operator, console at /operator/"))
-    _ensure_pixelml(workspace, admin)
-    if created:  # Only once: a sample that its users deleted stays deleted.
-        _add_sample_file(workspace, admin)
-    return logins
+    foreign = [slug for slug, ws in (("demo", demo), ("research", research)) if ws is None]
+    return DemoSeed(logins=logins, foreign_slugs=foreign)
+
+
+def _claim_workspace(slug: str, name: str, admin: User) -> tuple[Workspace | None, bool]:
+    """(workspace, created); None when the slug belongs to a workspace not the demo's."""
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is None:
+        workspace = Workspace.objects.create(slug=slug, name=name)
+        Membership.objects.create(user=admin, workspace=workspace, role=Role.ADMIN)
+        return workspace, True
+    ours = workspace.memberships.filter(user=admin, role=Role.ADMIN).exists()
+    return (workspace if ours else None), False
 
 
 def _ensure_user(email: str, name: str, password: str, superuser: bool = False) -> User:
@@ -71,11 +91,7 @@ def _login(user: User, password: str, what: str) -> DemoLogin:
     return DemoLogin(user.email, password, what, user.check_password(password))
 
 
-def _ensure_pixelml(workspace: Workspace, admin: User) -> None:
-    if workspace_has_active_pixelml(workspace=workspace):
-        return
-    # A revoked demo key leaves a dead connection behind; make room for a fresh one.
-    Connection.objects.filter(workspace=workspace, kind="pixelml").delete()
+def _add_pixelml(workspace: Workspace, admin: User) -> None:
     _, key = pixelml_key_issue(name="Demo account")
     connection_create(
         workspace=workspace, kind="pixelml", name="PixelML", secret=key, created_by=admin

@@ -4,13 +4,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-# Pages a person with a one-time password may still open.
+# Pages a person with a handed-over password may still open.
 _ALLOWED = ("password_change", "password_change_done", "logout")
 
 
 class PasswordChangeRequiredMiddleware:
-    """A one-time password handed over by an admin opens only the password page: until
-    the person chooses their own, the admin who saw it could act as them."""
+    """A password the operator chose and handed over opens only the password page: until
+    the person chooses their own, whoever saw it could act as them."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

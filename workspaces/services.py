@@ -1,14 +1,33 @@
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
-from workspaces.models import Membership, Role, User, Workspace, normalize_email
+from workspaces import selectors
+from workspaces.models import (
+    INVITATION_VALID_DAYS,
+    Invitation,
+    Membership,
+    Role,
+    User,
+    Workspace,
+    normalize_email,
+)
 
 LAST_ADMIN_ERROR = "A workspace needs at least one admin: make someone else admin first."
+ACCOUNT_EXISTS_ERROR = "An account with this email already exists."
+INVALID_INVITATION_ERROR = "This invitation is not valid any more; ask the admin for a new one."
+WRONG_ACCOUNT_ERROR = "This invitation is for another email address."
+EMAIL_MAX_LENGTH = Invitation._meta.get_field("email").max_length
+
+
+class InvitationInvalidError(ValidationError):
+    """The link is unknown, expired, revoked or already used."""
 
 
 @transaction.atomic
@@ -16,11 +35,16 @@ def user_create(*, email: str, password: str, full_name: str = "") -> User:
     email = normalize_email(email)
     validate_email(email)
     if User.objects.filter(email=email).exists():
-        raise ValidationError({"email": "An account with this email already exists."})
+        raise ValidationError({"email": ACCOUNT_EXISTS_ERROR})
     user = User(email=email, full_name=full_name.strip())
     validate_password(password, user)
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Taken between the check above and now (two sign-ups for one email at once).
+        raise ValidationError({"email": ACCOUNT_EXISTS_ERROR}) from None
     return user
 
 
@@ -60,27 +84,99 @@ def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
 
 
 @transaction.atomic
-def membership_add(
-    *, workspace: Workspace, email: str, role: str, full_name: str = ""
-) -> tuple[Membership, str | None]:
-    """Adds a person by email. Returns the membership and, when the person had no
-    account yet, the one-time password created for them (shown once to the admin)."""
+def invitation_create(
+    *, workspace: Workspace, email: str, role: str, created_by: User | None = None
+) -> tuple[Invitation, str]:
+    """Returns the invitation and its token, which exists only in this return.
+
+    The answer is the same whether or not an account exists for the email: an admin must
+    not learn which addresses have accounts, nor add anyone without their consent.
+    """
+    email = _invitable_email(email)
+    _check_role(role)
+    if workspace.memberships.filter(user__email=email).exists():
+        raise ValidationError({"email": f"{email} is already a member."})
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    # Inviting again re-sends: the open invitation gets a new token, the old link dies.
+    # update_or_create retries on the unique constraint, so two admins at once get one row.
+    invitation, _ = Invitation.objects.update_or_create(
+        workspace=workspace,
+        email=email,
+        accepted_at__isnull=True,
+        defaults={
+            "role": role,
+            "token_hash": selectors.invitation_token_hash(token),
+            "created_by": created_by,
+            "created_at": now,
+            "expires_at": now + timedelta(days=INVITATION_VALID_DAYS),
+        },
+    )
+    return invitation, token
+
+
+def _invitable_email(email: str) -> str:
     email = normalize_email(email)
     validate_email(email)
-    _check_role(role)
-    user = User.objects.filter(email=email).first()
-    password = None
-    if user is None:
-        password = secrets.token_urlsafe(12)
-        user = User.objects.create_user(
-            email, password, full_name=full_name.strip(), must_change_password=True
+    # Checked here too: Django accepts up to 320 characters, the column holds 254.
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise ValidationError(
+            {"email": f"An email address has at most {EMAIL_MAX_LENGTH} characters."}
         )
+    return email
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> None:
+    # Deleted rather than flagged: the link then finds nothing, and a new invitation is free.
+    # Filtered, so one accepted meanwhile stays as the record of who let the person in.
+    Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).delete()
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: User) -> Membership:
+    """Joins an existing, logged-in account whose email the invitation was sent to."""
+    invitation = _lock_open_invitation(token)
+    if invitation.email != normalize_email(user.email):
+        raise ValidationError(WRONG_ACCOUNT_ERROR)
+    return _join(invitation, user)
+
+
+@transaction.atomic
+def invitation_accept_new_account(*, token: str, full_name: str, password: str) -> Membership:
+    """Creates the invited person's account with the password they chose, and joins it."""
+    invitation = _lock_open_invitation(token)
+    user = user_create(email=invitation.email, password=password, full_name=full_name)
+    return _join(invitation, user)
+
+
+def _lock_open_invitation(token: str) -> Invitation:
+    # Locked: two tabs accepting the same link at once are served one after the other,
+    # and the second finds the invitation used.
+    invitation = (
+        selectors.invitations_open()
+        .select_for_update()
+        .filter(token_hash=selectors.invitation_token_hash(token))
+        .first()
+    )
+    if invitation is None:
+        raise InvitationInvalidError(INVALID_INVITATION_ERROR)
+    return invitation
+
+
+def _join(invitation: Invitation, user: User) -> Membership:
     try:
         with transaction.atomic():
-            membership = Membership.objects.create(user=user, workspace=workspace, role=role)
+            membership = Membership.objects.create(
+                user=user, workspace_id=invitation.workspace_id, role=invitation.role
+            )
     except IntegrityError:
-        raise ValidationError({"email": f"{email} is already a member."}) from None
-    return membership, password
+        # Already a member (joined through another invitation meanwhile): that is the goal.
+        membership = Membership.objects.get(user=user, workspace_id=invitation.workspace_id)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
 
 
 @transaction.atomic

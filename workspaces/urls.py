@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from workspaces.forms import EmailLoginForm
-from workspaces.views import account, home, members
+from workspaces.views import account, home, invitations, members
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -26,4 +26,10 @@ urlpatterns = [
     path("w/<slug:ws>/members/", members.member_list, name="member_list"),
     path("w/<slug:ws>/members/<int:pk>/role/", members.member_role, name="member_role"),
     path("w/<slug:ws>/members/<int:pk>/remove/", members.member_remove, name="member_remove"),
+    path(
+        "w/<slug:ws>/invitations/<int:pk>/revoke/",
+        invitations.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invite/<slug:token>/", invitations.invitation_accept, name="invitation_accept"),
 ]

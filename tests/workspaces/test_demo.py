@@ -3,7 +3,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
-from connections.models import Connection
+from connections.models import Connection, PixelMLKey
 from connections.selectors import workspace_has_active_pixelml
 from drive.models import DriveFile
 from drive.selectors import drive_file_open
@@ -72,3 +72,31 @@ def test_a_deleted_sample_file_is_not_brought_back(db):
     DriveFile.objects.filter(path="/data/files/q4_sales.csv").delete()
     seed()
     assert not DriveFile.objects.filter(path="/data/files/q4_sales.csv").exists()
+
+
+def test_it_counts_nothing_twice(db):
+    seed()
+    counts = (PixelMLKey.objects.count(), DriveFile.objects.count(), Membership.objects.count())
+    seed()
+    assert (
+        PixelMLKey.objects.count(),
+        DriveFile.objects.count(),
+        Membership.objects.count(),
+    ) == counts
+
+
+def test_a_deleted_demo_connection_stays_deleted(db):
+    seed()
+    Connection.objects.filter(workspace__slug="demo").delete()
+    seed()
+    assert not Connection.objects.filter(workspace__slug="demo").exists()
+
+
+def test_a_workspace_that_took_the_demo_address_is_left_alone(db, team):
+    squatter = Workspace.objects.create(name="Demo", slug="demo")
+    Membership.objects.create(user=team.admin, workspace=squatter, role="admin")
+    err = StringIO()
+    call_command("seed_demo", stdout=StringIO(), stderr=err)
+    assert "/w/demo/ is a workspace the demo did not create" in err.getvalue()
+    assert list(squatter.memberships.values_list("user__email", flat=True)) == [team.admin.email]
+    assert not Connection.objects.filter(workspace=squatter).exists()

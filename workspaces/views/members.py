@@ -2,50 +2,50 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from workspaces import selectors, services
 from workspaces.access import admin_only
-from workspaces.forms import MemberAddForm, RoleForm
-from workspaces.models import Role
+from workspaces.forms import InvitationForm, RoleForm
+from workspaces.models import INVITATION_VALID_DAYS, Role
 
 
+@never_cache  # The page may carry an invitation link: no cache may keep a copy.
 @admin_only
 def member_list(request: HttpRequest) -> HttpResponse:
-    form = MemberAddForm(request.POST or None)
+    form = InvitationForm(request.POST or None)
+    invited = None
     if request.method == "POST" and form.is_valid():
         try:
-            membership, password = services.membership_add(
-                workspace=request.workspace, **form.cleaned_data
+            invitation, token = services.invitation_create(
+                workspace=request.workspace, created_by=request.user, **form.cleaned_data
             )
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            _announce_added(request, membership, password)
-            return redirect("member_list", ws=request.workspace.slug)
+            # Shown in this response only, never through messages: those travel in a
+            # cookie that is signed but readable, and may outlive this page.
+            link = request.build_absolute_uri(reverse("invitation_accept", args=[token]))
+            invited = {"email": invitation.email, "link": link}
+            form = InvitationForm()
+    return _members_page(request, form, invited)
+
+
+def _members_page(request: HttpRequest, form: InvitationForm, invited: dict | None) -> HttpResponse:
     return render(
         request,
         "workspaces/members.html",
         {
             "form": form,
+            "invited": invited,
+            "valid_days": INVITATION_VALID_DAYS,
             "members": selectors.members_of_workspace(workspace=request.workspace),
+            "invitations": selectors.invitations_pending(workspace=request.workspace),
             "roles": Role.choices,
         },
         status=400 if form.errors else 200,
-    )
-
-
-def _announce_added(request: HttpRequest, membership, password: str | None) -> None:
-    email = membership.user.email
-    if password is None:
-        messages.success(request, f"{email} now has access as {membership.get_role_display()}.")
-        return
-    # Shown once: the admin hands it over; the person changes it under "Change password".
-    messages.warning(
-        request,
-        f"Account created for {email}. One-time password: {password} "
-        "(shown only now; they choose their own password when they first log in).",
-        extra_tags="secret",
     )
 
 

@@ -7,7 +7,12 @@ class Command(BaseCommand):
     help = "Creates the demo workspace and people if missing (idempotent) and prints the logins."
 
     def handle(self, *args, **options) -> None:
-        for login in demo_seed():
+        seeded = demo_seed()
+        for slug in seeded.foreign_slugs:
+            self.stderr.write(
+                f"note: /w/{slug}/ is a workspace the demo did not create; it was left alone."
+            )
+        for login in seeded.logins:
             if login.password_still_valid:
                 self.stdout.write(f"login: {login.email} / {login.password}  ({login.what})")
             else:
