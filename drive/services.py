@@ -103,6 +103,18 @@ def drive_file_delete(*, drive_file: DriveFile) -> None:
         transaction.on_commit(partial(_delete_blob, current.blob_name))
 
 
+@transaction.atomic
+def drive_files_purge(*, workspace: Workspace) -> int:
+    """Deletes every file of a workspace (before the workspace itself goes): rows now,
+    blobs once that has committed. Returns how many files there were."""
+    files = DriveFile.objects.select_for_update().filter(workspace=workspace)
+    blob_names = list(files.values_list("blob_name", flat=True))
+    files.delete()
+    for blob_name in blob_names:
+        transaction.on_commit(partial(_delete_blob, blob_name))
+    return len(blob_names)
+
+
 def _checked(label: str, rule, *args):
     try:
         return rule(*args)

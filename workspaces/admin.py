@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from workspaces import services
 from workspaces.models import Invitation, Membership, User, Workspace
 
 
@@ -33,6 +34,19 @@ class WorkspaceAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     inlines = [MembershipInline]
+
+    def get_deleted_objects(self, objs, request):
+        # Drive files and connections are read-only in this console, which would make
+        # Django refuse the delete; workspace_delete removes them properly instead.
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request, obj: Workspace) -> None:
+        services.workspace_delete(workspace=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for workspace in queryset:
+            services.workspace_delete(workspace=workspace)
 
 
 @admin.register(Invitation)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from drive.services import drive_files_purge
 from workspaces import selectors
 from workspaces.models import (
     INVITATION_VALID_DAYS,
@@ -81,6 +82,13 @@ def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
     workspace.name = name
     workspace.save(update_fields=["name"])
     return workspace
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace) -> None:
+    # Drive first: its blobs live outside the database and a cascade would strand them.
+    drive_files_purge(workspace=workspace)
+    workspace.delete()
 
 
 @transaction.atomic
