@@ -1,9 +1,11 @@
 """Shared fixtures: two workspaces with one person per role, logged-in clients, and a
 real Chromium (Debian's package) driven by Playwright against Django's live server."""
 
+import asyncio
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -71,6 +73,13 @@ def client_for() -> Callable[[User], Client]:
         return client
 
     return make
+
+
+def run_in_new_loop(coroutine):
+    """asyncio.run in a thread of its own: once a browser test has started Playwright's
+    sync API, an event loop stays running in the main thread and asyncio.run refuses."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 # --- Browser ---------------------------------------------------------------------------

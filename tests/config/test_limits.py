@@ -1,8 +1,7 @@
-import asyncio
-
 from asgiref.testing import ApplicationCommunicator
 
 from config.asgi import application
+from tests.conftest import run_in_new_loop
 
 
 def request(headers: list[tuple[bytes, bytes]]) -> dict:
@@ -29,7 +28,7 @@ def request(headers: list[tuple[bytes, bytes]]) -> dict:
         await communicator.wait(5)
         return {"status": start["status"], "body": body["body"].decode()}
 
-    return asyncio.run(run())
+    return run_in_new_loop(run())
 
 
 def test_a_body_announced_over_the_limit_is_refused_before_django_reads_it(settings):

@@ -12,6 +12,7 @@ from django.db import connections
 from django.urls import reverse
 
 from drive import downloads, selectors, services
+from tests.conftest import run_in_new_loop
 
 # Three and a half chunks, with every byte value, so a lost or reordered chunk shows.
 DATA = bytes(range(256)) * (downloads.CHUNK_BYTES * 7 // 2 // 256)
@@ -40,7 +41,7 @@ def run(coroutine):
         finally:
             await sync_to_async(connections.close_all)()
 
-    return asyncio.run(main())
+    return run_in_new_loop(main())
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_the_asgi_server_sends_the_first_bytes_before_reading_the_rest(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        messages, read_at_first_body = asyncio.run(
+        messages, read_at_first_body = run_in_new_loop(
             serve_asgi(download_url(team, drive_file), cookie, opened_files)
         )
 
