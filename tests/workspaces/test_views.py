@@ -253,3 +253,9 @@ def test_a_blank_workspace_name_is_refused_next_to_the_field(client_for, team):
 def test_a_wrong_password_gets_a_plain_message(client, team):
     response = client.post(reverse("login"), {"username": team.member.email, "password": "nope"})
     assert "That email and password do not match." in response.text
+
+
+def test_pages_for_visitors_offer_no_account_links(client):
+    response = client.get("/invite/not-a-real-token/")
+    assert response.status_code == 404
+    assert "Log out" not in response.text
