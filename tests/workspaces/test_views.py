@@ -255,7 +255,7 @@ def test_a_wrong_password_gets_a_plain_message(client, team):
     assert "That email and password do not match." in response.text
 
 
-def test_pages_for_visitors_offer_no_account_links(client):
-    response = client.get("/invite/not-a-real-token/")
+def test_pages_for_visitors_offer_no_account_links(client, db):
+    response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "Log out" not in response.text
