@@ -9,6 +9,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import httpcore2
+import httpx2
 from django.conf import settings
 
 ALLOW_SETTING = "TURNBOX_ALLOW_PRIVATE_BASE_URLS"
@@ -31,3 +33,45 @@ def private_address_problem(url: str) -> str:
                 f"allows servers on private networks with {ALLOW_SETTING}=true."
             )
     return ""
+
+
+class PublicAddressesOnly(httpcore2.SyncBackend):
+    """Resolves the name itself and connects to the address it checked. Checking at
+    saving and at Test is not enough alone: a name can answer a public address to the
+    check and a private one to the connection a moment later (DNS rebinding). Every
+    connection, redirects included, goes through here."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = public_address(host, port)
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+def public_address(host: str, port: int) -> str:
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as error:
+        raise httpcore2.ConnectError(str(error)) from error
+    addresses = [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_, sockaddr in infos]
+    for address in addresses:
+        if not address.is_global:
+            raise httpcore2.ConnectError(
+                f"{host} resolved to a private or local address ({address}); the operator "
+                f"allows servers on private networks with {ALLOW_SETTING}=true"
+            )
+    return str(addresses[0])
+
+
+class GuardedTransport(httpx2.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        # Same pool as httpx builds, but connecting through the guarded backend.
+        self._pool = httpcore2.ConnectionPool(
+            ssl_context=httpx2.create_ssl_context(),
+            network_backend=PublicAddressesOnly(),
+        )
+
+
+def transport_for_base_urls() -> httpx2.HTTPTransport | None:
+    """The transport provider SDKs must use; None (the SDK's own) when private servers
+    are allowed anyway."""
+    return None if settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS else GuardedTransport()

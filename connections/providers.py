@@ -44,9 +44,14 @@ def check_provider(*, kind: str, secret: str, base_url: str) -> CheckResult:
 
 def _list_models(kind: str, secret: str, base_url: str) -> list[str]:
     options = {"timeout": TIMEOUT_SECONDS, "max_retries": 0, "base_url": base_url}
+    transport = egress.transport_for_base_urls()
     if kind == Kind.OPENAI:
+        if transport:
+            options["http_client"] = openai.DefaultHttpxClient(transport=transport)
         client = openai.OpenAI(api_key=secret or NO_KEY_PLACEHOLDER, **options)
     elif kind == Kind.ANTHROPIC:
+        if transport:
+            options["http_client"] = anthropic.DefaultHttpxClient(transport=transport)
         client = anthropic.Anthropic(api_key=secret, **options)
     else:
         raise ValueError(f"{kind} is not an LLM provider.")

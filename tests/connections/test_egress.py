@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from connections import services
+from connections import egress, services
 from connections.models import Connection
 from tests.connections.conftest import OPENAI_KEY
 
@@ -63,3 +63,32 @@ def test_a_stored_key_is_not_sent_to_a_new_server(team):
     )
     connection.refresh_from_db()
     assert connection.base_url == "https://attacker.example/v1"
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_name_that_turns_private_after_the_check_is_refused_at_connection(
+    team, settings, fake_provider, monkeypatch, kind
+):
+    server = fake_provider(OPENAI_KEY)
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    connection = services.connection_create(
+        workspace=team.workspace, kind=kind, name="X", secret=OPENAI_KEY, base_url=server.url
+    )
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = False
+    # The check answers "public" (as a rebinding name would); the connection must not.
+    monkeypatch.setattr(egress, "private_address_problem", lambda url: "")
+    result = services.connection_check(connection=connection)
+    assert not result.ok
+    assert "resolved to a private or local address (127.0.0.1)" in result.message
+    assert server.requests == []
+
+
+def test_public_servers_are_reached_through_the_checked_address(monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        egress.socket,
+        "getaddrinfo",
+        lambda host, port, **kw: seen.append(host) or [(2, 1, 6, "", ("93.184.215.14", port))],
+    )
+    assert egress.public_address("api.example.com", 443) == "93.184.215.14"
+    assert seen == ["api.example.com"]
