@@ -4,11 +4,13 @@ real Chromium (Debian's package) driven by Playwright against Django's live serv
 import asyncio
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection, connections
 from django.test import Client
 
 from config.storages import local_drive
@@ -73,6 +75,37 @@ def client_for() -> Callable[[User], Client]:
         return client
 
     return make
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: the test command runs the suite on it too",
+)
+
+
+def run_at_once(*calls, refusals: tuple[type[Exception], ...]) -> list:
+    """Runs each call in its own thread, all released at the same moment. Returns "ok" or
+    the refusal each call raised; anything else raised is a bug and fails the test."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def run(i: int, call: Callable) -> None:
+        try:
+            barrier.wait()
+            call()
+            outcomes[i] = "ok"
+        except refusals as error:
+            outcomes[i] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert None not in outcomes, "a call raised something other than a refusal"
+    return outcomes
 
 
 def run_in_new_loop(coroutine):

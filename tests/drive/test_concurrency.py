@@ -1,43 +1,13 @@
 """Races that only a real multi-connection database shows (run on PostgreSQL)."""
 
-import threading
-
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connection, connections
 
 from drive import services
 from drive.models import DriveFile
+from tests.conftest import postgres_only, run_at_once
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: the test command runs the suite on it too",
-    ),
-]
-
-
-def run_at_once(*calls) -> list:
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait()
-            call()
-            outcomes[i] = "ok"
-        except services.DriveError as error:
-            outcomes[i] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+pytestmark = [pytest.mark.django_db(transaction=True), postgres_only]
 
 
 def uploading(team, path: str):
@@ -48,7 +18,11 @@ def uploading(team, path: str):
 
 @pytest.mark.parametrize("repeat", range(8))
 def test_a_file_and_a_folder_of_the_same_name_cannot_both_be_created(team, repeat):
-    outcomes = run_at_once(uploading(team, "/r0.csv"), uploading(team, "/r0.csv/inner.csv"))
+    outcomes = run_at_once(
+        uploading(team, "/r0.csv"),
+        uploading(team, "/r0.csv/inner.csv"),
+        refusals=(services.DriveError,),
+    )
 
     assert [o for o in outcomes if o == "ok"] == ["ok"]
     [refusal] = [o for o in outcomes if o != "ok"]
