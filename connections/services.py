@@ -179,17 +179,7 @@ def connection_update(
     which is a new connection. Raises ValidationError keyed by field."""
     name, secret = name.strip(), secret.strip()
     base_url, default_model = base_url.strip().rstrip("/"), default_model.strip()
-    errors = _name_errors(connection.workspace, name, exclude_pk=connection.pk)
-    if connection.is_pixelml:
-        errors |= _pixelml_edit_errors(secret, base_url, default_model)
-    else:
-        has_key = bool(secret or connection.secret_encrypted)
-        errors |= _provider_errors(connection.kind, "key" if has_key else "", base_url)
-        if not secret and connection.secret_encrypted and _moves(connection, base_url):
-            errors[KEY_FIELD] = (
-                "The server changes: paste the key again. A stored key is never sent to "
-                "a server it was not entered for."
-            )
+    errors = _update_errors(connection, name, secret, base_url, default_model)
     if secret or base_url != connection.base_url:
         # The last test spoke of the old key or server.
         connection.last_checked_at, connection.last_check_ok = None, None
@@ -204,6 +194,22 @@ def connection_update(
         connection.refresh_from_db()  # The caller's object must not keep refused values.
         raise
     return connection
+
+
+def _update_errors(
+    connection: Connection, name: str, secret: str, base_url: str, default_model: str
+) -> dict[str, str]:
+    errors = _name_errors(connection.workspace, name, exclude_pk=connection.pk)
+    if connection.is_pixelml:
+        return errors | _pixelml_edit_errors(secret, base_url, default_model)
+    has_key = bool(secret or connection.secret_encrypted)
+    errors |= _provider_errors(connection.kind, "key" if has_key else "", base_url)
+    if not secret and connection.secret_encrypted and _moves(connection, base_url):
+        errors[KEY_FIELD] = (
+            "The server changes: paste the key again. A stored key is never sent to "
+            "a server it was not entered for."
+        )
+    return errors
 
 
 def _moves(connection: Connection, base_url: str) -> bool:
