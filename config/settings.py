@@ -155,12 +155,7 @@ else:
 STORAGES = {
     "default": _drive_storage,
     "drive": _drive_storage,
-    "staticfiles": {
-        "BACKEND": env.str(
-            "TURNBOX_STATICFILES_STORAGE",
-            default="whitenoise.storage.CompressedManifestStaticFilesStorage",
-        )
-    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 DRIVE_MAX_FILE_BYTES = env.int("TURNBOX_DRIVE_MAX_FILE_MB", default=100) * 1024 * 1024
 # Let connections point at servers on private networks (a local Ollama or vLLM).

@@ -4,6 +4,8 @@ import os
 import secrets
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from itertools import count
 from pathlib import Path
 
 import pytest
@@ -82,9 +84,6 @@ def test_an_unknown_drive_backend_is_a_clear_error(tmp_path):
 
 
 def test_concurrent_starts_agree_on_one_generated_secret(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-    from itertools import count
-
     numbers = count()
     with ThreadPoolExecutor(8) as pool:
         values = set(

@@ -1,3 +1,5 @@
+from io import StringIO
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
@@ -94,8 +96,6 @@ def test_it_refuses_to_pretend_unreadable_secrets_were_rotated(team, settings):
 
 
 def _rotate() -> str:
-    from io import StringIO
-
     out = StringIO()
     call_command("rotate_encryption_keys", stdout=out)
     return out.getvalue()

@@ -22,7 +22,7 @@ def test_a_one_time_password_opens_only_the_password_page_until_changed(fresh):
     for url in (dashboard, reverse("home"), reverse("drive:browse", kwargs={"ws": "acme"})):
         assert client.get(url).url == reverse("password_change"), url
     page = client.get(reverse("password_change")).content.decode()
-    assert "You logged in with a one-time password" in page
+    assert "Your password was set by the operator" in page
 
     new = "my-own-long-passphrase"
     client.post(

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 
 from workspaces import services
 from workspaces.access import LAST_WORKSPACE_SESSION_KEY, admin_only, workspace_view
+from workspaces.dashboard import dashboard_cards
 from workspaces.forms import WorkspaceForm
 from workspaces.selectors import memberships_of_user
 
@@ -40,8 +41,6 @@ def workspace_new(request: HttpRequest) -> HttpResponse:
 
 @workspace_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
-    from workspaces.dashboard import dashboard_cards
-
     return render(
         request,
         "workspaces/dashboard.html",
