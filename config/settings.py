@@ -166,6 +166,27 @@ TURNBOX_MAX_REQUEST_BYTES = DRIVE_MAX_FILE_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 50
 
+# Sandboxes: one Docker container per agent turn (sandbox app). Docker itself is found
+# the usual way (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).
+# Empty image: the tag that build_sandbox_image makes from platform/sandbox/.
+TURNBOX_SANDBOX_IMAGE = env.str("TURNBOX_SANDBOX_IMAGE", default="")
+TURNBOX_SANDBOX_RUNTIME = env.str("TURNBOX_SANDBOX_RUNTIME", default="runc")
+TURNBOX_SANDBOX_TIMEOUT_SECONDS = env.float("TURNBOX_SANDBOX_TIMEOUT_SECONDS", default=30)
+# How long an interrupted execution may take to stop before its kernel is killed.
+TURNBOX_SANDBOX_INTERRUPT_GRACE_SECONDS = env.float(
+    "TURNBOX_SANDBOX_INTERRUPT_GRACE_SECONDS", default=0.5
+)
+TURNBOX_SANDBOX_MEMORY_MB = env.int("TURNBOX_SANDBOX_MEMORY_MB", default=512)
+TURNBOX_SANDBOX_CPUS = env.float("TURNBOX_SANDBOX_CPUS", default=1)
+TURNBOX_SANDBOX_PIDS = env.int("TURNBOX_SANDBOX_PIDS", default=128)
+TURNBOX_SANDBOX_DISK_MB = env.int("TURNBOX_SANDBOX_DISK_MB", default=256)
+TURNBOX_SANDBOX_TMP_MB = env.int("TURNBOX_SANDBOX_TMP_MB", default=64)
+TURNBOX_SANDBOX_MAX_OUTPUT_BYTES = env.int("TURNBOX_SANDBOX_MAX_OUTPUT_KB", default=1024) * 1024
+TURNBOX_SANDBOX_POOL_SIZE = env.int("TURNBOX_SANDBOX_POOL_SIZE", default=2)
+# Containers older than this are removed by the reaper even when their owner is unknown.
+TURNBOX_SANDBOX_MAX_AGE_SECONDS = env.int("TURNBOX_SANDBOX_MAX_AGE_SECONDS", default=3 * 3600)
+TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS = env.int("TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS", default=300)
+
 # Channels: Redis when REDIS_URL is set (several Daphne/Celery processes), else in-memory.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

@@ -31,6 +31,12 @@ def _isolated_storage(settings, tmp_path) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_warm_pool(settings) -> None:
+    # A pool starts containers in the background; only the tests that want one get one.
+    settings.TURNBOX_SANDBOX_POOL_SIZE = 0
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings) -> None:
     # The real hasher is deliberately slow; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

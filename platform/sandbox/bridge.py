@@ -1,0 +1,358 @@
+"""The sandbox's main process: runs the code the host sends and streams what happens.
+
+It speaks JSON lines over the container's attached stdio (requests on stdin, events on
+stdout), the one channel that works under runc, under gVisor and with a remote Docker
+host. Python runs in a real ipykernel, reached over ZMQ on the container's loopback;
+shell commands run in their own process group. The host trusts none of this: it keeps
+its own clock, output caps and kill switch, because the code in here is hostile.
+
+Requests: {"op": "python"|"shell", "id", "code", "max_output"}, {"op": "interrupt"|"kill"}.
+Events:   {"type": "ready"|"kernel_restarted"} and, per request id, "stdout", "stderr",
+          "display", "result", "error", then one "status".
+"""
+
+import asyncio
+import codecs
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from jupyter_client import AsyncKernelManager
+
+WORKDIR = os.environ.get("TURNBOX_WORKDIR", "/workspace")
+# Rich output the host knows how to show; everything else is dropped at the source.
+KEPT_MIMETYPES = ("image/png", "image/jpeg", "image/svg+xml", "text/html", "text/plain")
+KERNEL_ARGS = [
+    "--HistoryManager.enabled=False",
+    "--InteractiveShell.colors=nocolor",
+    "--IPKernelApp.quiet=False",
+]
+SHELL_DRAIN_SECONDS = 0.1
+KILL_ROUNDS = 100
+
+_out = sys.stdout.buffer
+
+
+def emit(event):
+    _out.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+    _out.flush()
+
+
+def oom_kills():
+    """How many processes the memory cgroup has killed so far (v1 or v2), or None."""
+    for path in ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"):
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except OSError:
+            continue
+    return None
+
+
+class OutputBudget:
+    """Stops forwarding text once a request has printed max_output bytes."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.used = 0
+        self.dropped = 0
+
+    def take(self, text):
+        size = len(text.encode("utf-8", "replace"))
+        if self.used + size <= self.limit:
+            self.used += size
+            return text
+        room = max(self.limit - self.used, 0)
+        kept = text.encode("utf-8", "replace")[:room].decode("utf-8", "ignore")
+        self.used += len(kept.encode())
+        self.dropped += size - len(kept.encode())
+        return kept
+
+
+class ShellProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Tells when the command itself exits. Process.wait() also waits for the pipes to
+    close, which a background job (`server &`) may hold open for ever."""
+
+    def __init__(self):
+        loop = asyncio.get_running_loop()
+        super().__init__(limit=1 << 16, loop=loop)
+        self.exited = loop.create_future()
+
+    def process_exited(self):
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class Kernel:
+    def __init__(self):
+        self.km = None
+        self.kc = None
+
+    async def start(self):
+        self.km = AsyncKernelManager(kernel_name="python3")
+        # The kernel's own stdio must not reach ours: our stdout is the event channel.
+        await self.km.start_kernel(
+            cwd=WORKDIR,
+            extra_arguments=KERNEL_ARGS,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        await self.kc.wait_for_ready(timeout=60)
+
+    async def alive(self):
+        return self.km is not None and await self.km.is_alive()
+
+    def kill(self):
+        # The kernel leads its own process group: its children die with it.
+        with contextlib.suppress(AttributeError):
+            kill_group(self.km.provisioner.process.pid)
+
+    async def restart(self):
+        self.kill()
+        # A dead kernel's leftovers must not stop a new one.
+        with contextlib.suppress(Exception):
+            self.kc.stop_channels()
+            await self.km.cleanup_resources()
+        await self.start()
+        emit({"type": "kernel_restarted"})
+
+
+def rich(data):
+    return {k: v for k, v in data.items() if k in KEPT_MIMETYPES}
+
+
+class Bridge:
+    def __init__(self):
+        self.kernel = Kernel()
+        self.kernel_ready = asyncio.Event()
+        self.current = None  # (request, task, process-or-None)
+        self.queue = asyncio.Queue()
+
+    async def serve(self):
+        await self.kernel.start()
+        self.kernel_ready.set()
+        emit({"type": "ready", "pid": os.getpid(), "python": sys.version.split()[0]})
+        asyncio.get_running_loop().create_task(self.worker())
+        reader = await self.stdin_reader()
+        while line := await reader.readline():
+            try:
+                request = json.loads(line)
+            except ValueError:
+                continue
+            self.dispatch(request)
+        # The host went away: nothing left to serve.
+        self.kernel.kill()
+
+    async def stdin_reader(self):
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        return reader
+
+    def dispatch(self, request):
+        op = request.get("op")
+        if op in ("python", "shell"):
+            self.queue.put_nowait(request)
+        elif op == "interrupt" and self.current:
+            self.interrupt(hard=False)
+        elif op == "kill" and self.current:
+            self.interrupt(hard=True)
+        elif op == "ping":
+            emit({"type": "pong", "id": request.get("id")})
+
+    def interrupt(self, hard):
+        _, task, process = self.current
+        if process is not None:
+            # A shell command's whole process group goes, whatever it started.
+            kill_group(process.pid)
+        elif hard:
+            self.kernel.kill()
+            task.cancel()
+        else:
+            self.kernel.km.provisioner.process.send_signal(signal.SIGINT)
+
+    async def worker(self):
+        while True:
+            request = await self.queue.get()
+            run = self.run_python if request["op"] == "python" else self.run_shell
+            budget = OutputBudget(int(request.get("max_output", 1 << 20)))
+            task = asyncio.get_running_loop().create_task(run(request, budget))
+            self.current = (request, task, None)
+            try:
+                status = await task
+            except asyncio.CancelledError:
+                # Only a hard stop cancels a task, and it took the kernel with it.
+                status = {"status": "killed", "reason": "stopped", "kernel_lost": True}
+            except OSError as exc:
+                # Typically no process can be started: the process limit is reached.
+                status = {"status": "error", "reason": "start", "detail": str(exc)}
+            self.current = None
+            status.update(id=request["id"], type="status", dropped_bytes=budget.dropped)
+            emit(status)
+            if status.get("kernel_lost"):
+                await self.restart_kernel()
+
+    async def restart_kernel(self):
+        self.kernel_ready.clear()
+        try:
+            await self.kernel.restart()
+        except Exception as exc:  # whatever it is, this sandbox is done
+            sys.stderr.write(f"cannot restart the kernel: {exc}\n")
+            sys.stderr.flush()
+            os._exit(1)  # The host sees the sandbox stop and starts a new one.
+        self.kernel_ready.set()
+
+    async def run_python(self, request, budget):
+        await self.kernel_ready.wait()
+        rid, kc = request["id"], self.kernel.kc
+        kills_before = oom_kills()
+        msg_id = kc.execute(request["code"], allow_stdin=False, stop_on_error=False)
+        status = "ok"
+        while True:
+            try:
+                msg = await kc.get_iopub_msg(timeout=0.2)
+            except Exception:  # queue.Empty, from the ZMQ channel
+                if not await self.kernel.alive():
+                    return self.kernel_lost(kills_before)
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                return {"status": status}
+            if kind == "error":
+                status = "error"
+            self.forward(rid, kind, content, budget)
+
+    def kernel_lost(self, kills_before):
+        kills_after = oom_kills()
+        oom = kills_before is not None and kills_after is not None and kills_after > kills_before
+        code = self.kernel.km.provisioner.process.poll() if self.kernel.km.provisioner else None
+        return {
+            "status": "killed",
+            "reason": "oom" if oom else "died",
+            "exit_code": code,
+            "kernel_lost": True,
+        }
+
+    def forward(self, rid, kind, content, budget):
+        if kind == "stream":
+            text = budget.take(content["text"])
+            if text:
+                emit({"id": rid, "type": content["name"], "text": text})
+        elif kind in ("display_data", "update_display_data"):
+            emit({"id": rid, "type": "display", "data": rich(content["data"])})
+        elif kind == "execute_result":
+            emit({"id": rid, "type": "result", "data": rich(content["data"])})
+        elif kind == "error":
+            emit(
+                {
+                    "id": rid,
+                    "type": "error",
+                    "ename": content["ename"],
+                    "evalue": content["evalue"],
+                    "traceback": content["traceback"],
+                }
+            )
+
+    async def run_shell(self, request, budget):
+        kills_before = oom_kills()
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            ShellProtocol,
+            "/bin/bash",
+            "-c",
+            request["code"],
+            cwd=WORKDIR,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        process = asyncio.subprocess.Process(transport, protocol, loop)
+        self.current = (request, self.current[1], process)
+        pumps = [
+            asyncio.ensure_future(self.pump(request["id"], name, stream, budget))
+            for name, stream in (("stdout", process.stdout), ("stderr", process.stderr))
+        ]
+        try:
+            await protocol.exited
+            # Background jobs may hold the pipes open for ever: read what is there, then stop.
+            await asyncio.wait(pumps, timeout=SHELL_DRAIN_SECONDS)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            transport.close()
+        code = transport.get_returncode()
+        if code < 0:
+            oom = kills_before is not None and (oom_kills() or 0) > kills_before
+            return {"status": "killed", "exit_code": code, "reason": "oom" if oom else "signal"}
+        return {"status": "ok" if code == 0 else "error", "exit_code": code}
+
+    async def pump(self, rid, name, stream, budget):
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        while chunk := await stream.read(65536):
+            text = budget.take(decoder.decode(chunk))
+            if text:
+                emit({"id": rid, "type": name, "text": text})
+
+
+def kill_group(pgid):
+    """SIGKILLs a process group until it is empty: members caught mid-fork (a fork
+    bomb) can add a child after one round of signals."""
+    for _ in range(KILL_ROUNDS):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if not group_alive(pgid):
+            return
+        time.sleep(0.005)
+
+
+def group_alive(pgid):
+    """Whether a process group has members that are not zombies yet."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
+def not_dumpable():
+    """Keeps the code we run (same uid) out of /proc/<our pid>/fd, i.e. off our stdout."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
+def main():
+    not_dumpable()
+    os.makedirs(WORKDIR, exist_ok=True)
+    started = time.monotonic()
+    try:
+        asyncio.run(Bridge().serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.stderr.write(f"bridge stopped after {time.monotonic() - started:.1f}s\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Sandbox containers: every hardening flag lives here, in one place.
+
+A sandbox is one container plus one tmpfs-backed Docker volume for its working folder.
+The volume (not a plain --tmpfs) is what lets files move through the Docker archive API
+while the root file system stays read-only, under runc and gVisor alike.
+"""
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, replace
+from functools import cache
+
+import docker
+from django.conf import settings
+from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.types import LogConfig, Mount, Ulimit
+
+from sandbox.channel import BridgeChannel, ChannelClosed
+from sandbox.image import configured_image
+
+logger = logging.getLogger(__name__)
+
+LABEL = "turnbox.sandbox"
+OWNER_LABEL = "turnbox.owner"
+CREATED_LABEL = "turnbox.created"
+WORKDIR = "/workspace"
+USER = "1000:1000"
+COMMAND = ["/usr/bin/tini", "--", "/opt/python/bin/python", "/opt/turnbox/bridge.py"]
+# The sandbox's own /tmp: a private tmpfs, the one writable place besides /workspace.
+TMP = "/tmp"  # noqa: S108
+ENVIRONMENT = {
+    "HOME": TMP,
+    "MPLCONFIGDIR": f"{TMP}/.matplotlib",
+    "IPYTHONDIR": f"{TMP}/.ipython",
+    "JUPYTER_RUNTIME_DIR": f"{TMP}/.jupyter",
+    "JUPYTER_PLATFORM_DIRS": "1",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    "PYTHONUNBUFFERED": "1",
+    "TURNBOX_WORKDIR": WORKDIR,
+}
+READY_TIMEOUT_SECONDS = 60
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox could not be started; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float
+    memory_mb: int
+    cpus: float
+    pids: int
+    disk_mb: int
+    tmp_mb: int
+    max_output: int
+    interrupt_grace: float
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "Limits":
+        limits = cls(
+            timeout=settings.TURNBOX_SANDBOX_TIMEOUT_SECONDS,
+            memory_mb=settings.TURNBOX_SANDBOX_MEMORY_MB,
+            cpus=settings.TURNBOX_SANDBOX_CPUS,
+            pids=settings.TURNBOX_SANDBOX_PIDS,
+            disk_mb=settings.TURNBOX_SANDBOX_DISK_MB,
+            tmp_mb=settings.TURNBOX_SANDBOX_TMP_MB,
+            max_output=settings.TURNBOX_SANDBOX_MAX_OUTPUT_BYTES,
+            interrupt_grace=settings.TURNBOX_SANDBOX_INTERRUPT_GRACE_SECONDS,
+        )
+        return replace(limits, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a container is made of; two sandboxes of one spec are interchangeable."""
+
+    image: str
+    runtime: str
+    limits: Limits
+
+    @classmethod
+    def default(cls, *, runtime: str | None = None, **limits) -> "Spec":
+        return cls(
+            image=configured_image(),
+            runtime=runtime or settings.TURNBOX_SANDBOX_RUNTIME,
+            limits=Limits.from_settings(**limits),
+        )
+
+    @property
+    def container_key(self) -> tuple:
+        """What the container is made of: sandboxes with equal keys are interchangeable."""
+        limits = self.limits
+        return (
+            self.image,
+            self.runtime,
+            limits.memory_mb,
+            limits.cpus,
+            limits.pids,
+            limits.disk_mb,
+            limits.tmp_mb,
+        )
+
+
+@cache
+def docker_client() -> docker.DockerClient:
+    # One client per process: it holds a connection pool that many sessions share.
+    return docker.from_env(timeout=60, max_pool_size=64)
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks, so a reused pid is not taken for it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+@cache
+def owner_id() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_start_ticks(pid)}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """True or False for owners on this host; None when the owner lives elsewhere."""
+    host, _, rest = owner.partition("/")
+    if host != socket.gethostname():
+        return None
+    pid, _, ticks = rest.partition("/")
+    return pid.isdigit() and _start_ticks(int(pid)) == ticks
+
+
+class Sandbox:
+    """A started container with its bridge channel. Destroy it exactly once."""
+
+    def __init__(self, *, spec: Spec, name: str, container, channel: BridgeChannel):
+        self.spec = spec
+        self.name = name
+        self.container = container
+        self.channel = channel
+        self.ready_ms: float | None = None
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        started = time.monotonic()
+        try:
+            self.channel.wait_ready(timeout)
+        except (ChannelClosed, TimeoutError) as exc:
+            detail = self.channel.stderr_tail().strip().splitlines()[-3:]
+            raise SandboxUnavailable(
+                f"The sandbox did not start ({exc}). " + " ".join(detail)
+            ) from exc
+        self.ready_ms = (time.monotonic() - started) * 1000
+
+    def alive(self) -> bool:
+        return not self.channel.closed
+
+    def out_of_memory(self) -> bool:
+        """Whether the container was stopped by its memory limit (once it has stopped)."""
+        api = docker_client().api
+        try:
+            api.wait(self.name, timeout=3)
+            return bool(api.inspect_container(self.name)["State"].get("OOMKilled"))
+        except DockerException:  # still running, or gone: no verdict
+            return False
+
+    def destroy(self) -> None:
+        self.channel.close()
+        remove_sandbox(self.name)
+
+
+def _volume_options(limits: Limits) -> dict:
+    size = f"size={limits.disk_mb}m,uid=1000,gid=1000,mode=0700"
+    return {"type": "tmpfs", "device": "tmpfs", "o": size}
+
+
+def _container_options(spec: Spec, name: str, labels: dict) -> dict:
+    limits = spec.limits
+    return dict(
+        command=COMMAND,
+        name=name,
+        hostname="sandbox",
+        labels=labels,
+        runtime=spec.runtime,
+        stdin_open=True,
+        detach=True,
+        user=USER,
+        working_dir=WORKDIR,
+        environment=ENVIRONMENT,
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        pids_limit=limits.pids,
+        mem_limit=f"{limits.memory_mb}m",
+        memswap_limit=f"{limits.memory_mb}m",
+        nano_cpus=int(limits.cpus * 1e9),
+        network_mode="none",
+        ipc_mode="private",
+        mounts=[Mount(WORKDIR, name, type="volume")],
+        tmpfs={TMP: f"size={limits.tmp_mb}m,mode=1777"},
+        ulimits=[Ulimit(name="nofile", soft=1024, hard=1024)],
+        # The bridge's stdout carries every event: Docker must not also log it to disk.
+        log_config=LogConfig(type=LogConfig.types.NONE),
+    )
+
+
+def _labels() -> dict:
+    return {LABEL: "1", OWNER_LABEL: owner_id(), CREATED_LABEL: str(int(time.time()))}
+
+
+def start_sandbox(spec: Spec) -> Sandbox:
+    """Creates and starts a container; returns once the bridge has said it is ready."""
+    client = docker_client()
+    name = f"turnbox-sandbox-{uuid.uuid4().hex[:16]}"
+    labels = _labels()
+    try:
+        client.volumes.create(
+            name=name, driver="local", driver_opts=_volume_options(spec.limits), labels=labels
+        )
+        container = client.containers.create(spec.image, **_container_options(spec, name, labels))
+        # Attached before start, so not one byte of the bridge's output is missed.
+        raw = client.api.attach_socket(
+            container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
+        channel = BridgeChannel(raw)
+        container.start()
+    except ImageNotFound as exc:
+        remove_sandbox(name)
+        raise SandboxUnavailable(
+            f"The sandbox image {spec.image} is missing: run `python manage.py "
+            "build_sandbox_image`."
+        ) from exc
+    except DockerException as exc:
+        remove_sandbox(name)
+        raise SandboxUnavailable(f"Docker could not start the sandbox: {exc}") from exc
+    sandbox = Sandbox(spec=spec, name=name, container=container, channel=channel)
+    try:
+        sandbox.wait_ready()
+    except BaseException:
+        sandbox.destroy()
+        raise
+    return sandbox
+
+
+def remove_sandbox(name: str) -> None:
+    """Removes a container and its volume; quiet when they are gone already."""
+    client = docker_client()
+    try:
+        client.api.remove_container(name, force=True, v=True)
+    except NotFound:
+        pass
+    except DockerException:
+        logger.exception("Could not remove sandbox container %s", name)
+    try:
+        client.api.remove_volume(name, force=True)
+    except NotFound:
+        pass
+    except DockerException:
+        logger.exception("Could not remove sandbox volume %s", name)

@@ -1,0 +1,169 @@
+"""The warm pool: sandboxes started ahead of time, so a turn's first execution does not wait.
+
+A pooled sandbox has its kernel running and has executed nothing. It serves exactly
+one session and is destroyed with it, never reused. One pool per process, for the
+default spec; a session that asks for other limits starts its sandbox cold. The pool's
+thread also runs the reaper now and then, and the pool is drained at exit.
+"""
+
+import atexit
+import logging
+import threading
+import time
+from collections import deque
+
+from django.conf import settings
+
+from sandbox import reaper
+from sandbox.containers import Sandbox, SandboxUnavailable, Spec, start_sandbox
+
+logger = logging.getLogger(__name__)
+
+RETRY_SECONDS = 10
+HEALTH_SECONDS = 5
+
+
+class WarmPool:
+    def __init__(self, spec: Spec, size: int):
+        self.spec = spec
+        self.size = size
+        self._ready: deque[Sandbox] = deque()
+        self._changed = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._next_reap = 0.0
+
+    def start(self) -> None:
+        with self._changed:
+            if self._thread is None and not self._stopped:
+                self._thread = threading.Thread(target=self._run, name="sandbox-pool", daemon=True)
+                self._thread.start()
+
+    def acquire(self) -> Sandbox | None:
+        """A ready sandbox, now, or None (the caller then starts one cold)."""
+        dead = []
+        try:
+            with self._changed:
+                while self._ready:
+                    sandbox = self._ready.popleft()
+                    self._changed.notify()
+                    if sandbox.alive():
+                        return sandbox
+                    dead.append(sandbox)
+            return None
+        finally:
+            for sandbox in dead:
+                sandbox.destroy()
+
+    def ready_count(self) -> int:
+        with self._changed:
+            return len(self._ready)
+
+    def wait_full(self, timeout: float) -> bool:
+        """For start-up and benchmarks: wait until every slot holds a ready sandbox."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self._ready) < self.size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+        return True
+
+    def drain(self) -> None:
+        """Stops refilling and destroys every waiting sandbox."""
+        with self._changed:
+            self._stopped = True
+            waiting = list(self._ready)
+            self._ready.clear()
+            self._changed.notify_all()
+        for sandbox in waiting:
+            sandbox.destroy()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    # -- the refill thread -------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopped:
+            self._maybe_reap()
+            if self._missing():
+                self._add_one()
+            else:
+                self._idle()
+
+    def _missing(self) -> bool:
+        with self._changed:
+            return len(self._ready) < self.size
+
+    def _add_one(self) -> None:
+        try:
+            sandbox = start_sandbox(self.spec)
+        except SandboxUnavailable as exc:
+            logger.warning("Warm pool: %s; retrying in %s s.", exc, RETRY_SECONDS)
+            with self._changed:
+                self._changed.wait(RETRY_SECONDS)
+            return
+        with self._changed:
+            if not self._stopped:
+                self._ready.append(sandbox)
+                self._changed.notify_all()
+                return
+        sandbox.destroy()
+
+    def _idle(self) -> None:
+        with self._changed:
+            self._changed.wait(HEALTH_SECONDS)
+            dead = [sandbox for sandbox in self._ready if not sandbox.alive()]
+            for sandbox in dead:
+                self._ready.remove(sandbox)
+        for sandbox in dead:
+            sandbox.destroy()
+
+    def _maybe_reap(self) -> None:
+        if time.monotonic() < self._next_reap:
+            return
+        self._next_reap = time.monotonic() + settings.TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS
+        try:
+            reaper.reap()
+        except Exception:
+            logger.exception("The sandbox reaper failed; it runs again later.")
+
+
+_pool: WarmPool | None = None
+_pool_lock = threading.Lock()
+
+
+def warm_pool() -> WarmPool | None:
+    """This process's pool, created on first use; None when the pool is switched off."""
+    global _pool
+    if settings.TURNBOX_SANDBOX_POOL_SIZE <= 0:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = WarmPool(Spec.default(), settings.TURNBOX_SANDBOX_POOL_SIZE)
+            atexit.register(_pool.drain)
+        return _pool
+
+
+def start() -> WarmPool | None:
+    """Starts filling the pool in the background (server and worker start-up)."""
+    pool = warm_pool()
+    if pool is not None:
+        pool.start()
+    return pool
+
+
+def acquire(spec: Spec) -> Sandbox | None:
+    pool = warm_pool()
+    if pool is None or pool.spec.container_key != spec.container_key:
+        return None
+    pool.start()
+    return pool.acquire()
+
+
+def shutdown() -> None:
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.drain()

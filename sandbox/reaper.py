@@ -1,0 +1,63 @@
+"""Removes sandboxes that no live process owns any more (a crash, a kill -9).
+
+Each container and volume carries its owner (host/pid/start ticks) and creation time.
+On the owner's host a dead owner is certain; for a container another host made (a
+shared remote Docker host), only its age tells, past TURNBOX_SANDBOX_MAX_AGE_SECONDS.
+The records of reaped sessions are closed too, so billing sees how they ended.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+
+from sandbox import services
+from sandbox.containers import (
+    CREATED_LABEL,
+    LABEL,
+    OWNER_LABEL,
+    docker_client,
+    owner_alive,
+    remove_sandbox,
+)
+
+logger = logging.getLogger(__name__)
+
+# A volume is made a moment before its container: younger ones may be mid-creation.
+VOLUME_GRACE_SECONDS = 120
+
+
+def _orphaned(labels: dict, now: float) -> bool:
+    alive = owner_alive(labels.get(OWNER_LABEL, ""))
+    if alive is not None:
+        return not alive
+    try:
+        created = float(labels.get(CREATED_LABEL, "0"))
+    except ValueError:
+        created = 0.0
+    return now - created > settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS
+
+
+def reap() -> list[str]:
+    """Removes orphaned sandboxes; returns the names it removed."""
+    api = docker_client().api
+    now = time.time()
+    removed = []
+    in_use = set()
+    for container in api.containers(all=True, filters={"label": LABEL}):
+        name = container["Names"][0].lstrip("/")
+        if _orphaned(container.get("Labels") or {}, now):
+            remove_sandbox(name)
+            removed.append(name)
+        else:
+            in_use.add(name)
+    for volume in api.volumes(filters={"label": LABEL}).get("Volumes") or []:
+        labels = volume.get("Labels") or {}
+        young = now - float(labels.get(CREATED_LABEL, "0") or 0) < VOLUME_GRACE_SECONDS
+        if volume["Name"] not in in_use and not young and _orphaned(labels, now):
+            remove_sandbox(volume["Name"])
+            removed.append(volume["Name"])
+    services.sandbox_sessions_reaped(container_names=set(removed))
+    if removed:
+        logger.info("Reaped %d orphaned sandboxes.", len(set(removed)))
+    return sorted(set(removed))

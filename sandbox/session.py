@@ -1,0 +1,255 @@
+"""The session API: one sandbox for one agent turn.
+
+    with open_session(workspace=workspace, purpose="turn") as session:
+        for event in session.python("import pandas as pd; pd.__version__"):
+            ...  # stdout, stderr, display, result, error, then one status
+
+Python state and the files in /workspace last as long as the session; a new session
+never sees anything of an old one. The container goes away when the session closes,
+whatever ends it. Every execution is recorded with its duration as the host measured
+it, which is what billing charges.
+"""
+
+import contextlib
+import logging
+import queue
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sandbox import pool, services
+from sandbox.channel import CLOSED, ChannelClosed
+from sandbox.containers import Sandbox, Spec, owner_id, start_sandbox
+from sandbox.models import Execution, SandboxSession
+from sandbox.outcome import INTERRUPTED, KILLED, RUNNING, Outcome
+from workspaces.models import User, Workspace
+
+logger = logging.getLogger(__name__)
+
+# How long a bridge may take to report after a hard kill before the sandbox is replaced.
+KILL_REPORT_SECONDS = 5
+
+
+class SessionError(RuntimeError):
+    """A session used wrongly (closed, or busy with another execution)."""
+
+
+class _Unresponsive(Exception):
+    pass
+
+
+class Session:
+    def __init__(self, *, record: SandboxSession, spec: Spec):
+        self.record = record
+        self.spec = spec
+        self.closed = False
+        self._sandbox: Sandbox | None = None
+        self._busy = False
+        self._current: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        workspace: Workspace | None = None,
+        started_by: User | None = None,
+        purpose: str = "",
+        runtime: str | None = None,
+        **limits,
+    ) -> "Session":
+        spec = Spec.default(runtime=runtime, **limits)
+        record = services.sandbox_session_create(
+            workspace=workspace,
+            started_by=started_by,
+            purpose=purpose,
+            runtime=spec.runtime,
+            image=spec.image,
+            owner=owner_id(),
+        )
+        session = cls(record=record, spec=spec)
+        try:
+            session._ensure_sandbox()
+        except BaseException:
+            reason = SandboxSession.EndReason.START_FAILED
+            services.sandbox_session_end(session=record, reason=reason)
+            raise
+        return session
+
+    # -- executions --------------------------------------------------------------------
+    def python(self, code: str, *, timeout: float | None = None) -> Iterator[dict]:
+        """Runs code in the session's kernel; yields events as they happen."""
+        return self._execute(Execution.Kind.PYTHON, code, timeout)
+
+    def shell(self, command: str, *, timeout: float | None = None) -> Iterator[dict]:
+        """Runs a bash command in /workspace; yields events; the status has its exit code."""
+        return self._execute(Execution.Kind.SHELL, command, timeout)
+
+    def stop(self) -> None:
+        """Stops the running execution at once (a cancelled turn); the session stays."""
+        if self._current and self._sandbox:
+            with contextlib.suppress(ChannelClosed):
+                self._sandbox.channel.send({"op": "kill", "id": self._current})
+
+    def _execute(self, kind: str, code: str, timeout: float | None) -> Iterator[dict]:
+        self._claim()
+        try:
+            sandbox = self._ensure_sandbox()
+            limits = self.spec.limits
+            outcome = Outcome(
+                kind=kind,
+                timeout=timeout or limits.timeout,
+                memory_mb=limits.memory_mb,
+                max_output=limits.max_output,
+            )
+            execution = services.execution_create(session=self.record, kind=kind, source=code)
+            yield from self._run(sandbox, execution, outcome, code)
+        finally:
+            self._busy = False
+            self._current = None
+
+    def _run(self, sandbox: Sandbox, execution: Execution, outcome: Outcome, code: str):
+        request_id = uuid.uuid4().hex
+        events = sandbox.channel.listen(request_id)
+        self._current = request_id
+        started = time.monotonic()
+        finished = False
+        try:
+            sandbox.channel.send(
+                {
+                    "op": outcome.kind,
+                    "id": request_id,
+                    "code": code,
+                    "max_output": outcome.max_output,
+                }
+            )
+            yield from self._stream(sandbox, events, outcome, started)
+            finished = True
+        except ChannelClosed:
+            self._lose_sandbox(outcome, "it ended unexpectedly")
+            finished = True
+        finally:
+            sandbox.channel.unlisten(request_id)
+            outcome.duration_ms = round((time.monotonic() - started) * 1000)
+            if not finished:
+                # The caller stopped listening (a cancelled turn): stop the code too.
+                self.stop()
+                outcome.status, outcome.message = Execution.Status.KILLED, "Stopped by the caller."
+            services.execution_finish(execution=execution, **outcome.record_fields())
+        if notice := outcome.truncation_notice():
+            yield notice
+        yield outcome.status_event()
+
+    def _stream(self, sandbox: Sandbox, events, outcome: Outcome, started: float):
+        phase, deadline = RUNNING, started + outcome.timeout
+        while True:
+            try:
+                event = events.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                try:
+                    phase, deadline = self._escalate(sandbox, phase)
+                except _Unresponsive:
+                    self._lose_sandbox(outcome, "it stopped answering")
+                    return
+                continue
+            if event is CLOSED:
+                raise ChannelClosed
+            if event["type"] == "status":
+                outcome.duration_ms = round((time.monotonic() - started) * 1000)
+                outcome.add_dropped(_int(event.get("dropped_bytes")))
+                outcome.finish(event, phase)
+                return
+            if (cleaned := outcome.accept(event, phase)) is not None:
+                yield cleaned
+
+    def _escalate(self, sandbox: Sandbox, phase: str) -> tuple[str, float]:
+        """Past the deadline: interrupt, then kill, then give up on the sandbox."""
+        now = time.monotonic()
+        if phase == RUNNING:
+            sandbox.channel.send({"op": "interrupt", "id": self._current})
+            return INTERRUPTED, now + self.spec.limits.interrupt_grace
+        if phase == INTERRUPTED:
+            sandbox.channel.send({"op": "kill", "id": self._current})
+            return KILLED, now + KILL_REPORT_SECONDS
+        raise _Unresponsive
+
+    # -- the sandbox behind the session ------------------------------------------------
+    def _claim(self) -> None:
+        if self.closed:
+            raise SessionError("This sandbox session is closed.")
+        if self._busy:
+            raise SessionError("This sandbox session is already running something.")
+        self._busy = True
+
+    def _ensure_sandbox(self) -> Sandbox:
+        if self._sandbox is None or not self._sandbox.alive():
+            if self._sandbox is not None:
+                self._sandbox.destroy()
+            self._sandbox = pool.acquire(self.spec) or start_sandbox(self.spec)
+            services.sandbox_session_attach(session=self.record, container_name=self._sandbox.name)
+        return self._sandbox
+
+    def _lose_sandbox(self, outcome: Outcome, why: str) -> None:
+        # Under gVisor the memory limit stops the whole sandbox, not just one process.
+        out_of_memory = self._sandbox is not None and self._sandbox.out_of_memory()
+        outcome.sandbox_lost(why, out_of_memory=out_of_memory)
+        if self._sandbox is not None:
+            self._sandbox.destroy()
+            self._sandbox = None
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The live sandbox (file transfers use its container)."""
+        return self._ensure_sandbox()
+
+    # -- the end -----------------------------------------------------------------------
+    def close(self, reason: str = SandboxSession.EndReason.CLOSED) -> None:
+        """Destroys the container and closes the record; safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._sandbox is not None:
+                self._sandbox.destroy()
+                self._sandbox = None
+        finally:
+            services.sandbox_session_end(session=self.record, reason=reason)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(reason=end_reason_for(exc))
+
+
+def end_reason_for(exc: BaseException | None) -> str:
+    if exc is None:
+        return SandboxSession.EndReason.CLOSED
+    if isinstance(exc, KeyboardInterrupt | GeneratorExit | SystemExit) or (
+        type(exc).__name__ == "CancelledError"
+    ):
+        return SandboxSession.EndReason.CANCELLED
+    return SandboxSession.EndReason.ERROR
+
+
+@contextmanager
+def open_session(**options) -> Iterator[Session]:
+    """A session that is closed (its container removed) however the block ends."""
+    session = Session.open(**options)
+    with session:
+        yield session
+
+
+def run_to_end(events: Iterator[dict], on_event=None) -> dict:
+    """Consumes an execution's events; returns its status event."""
+    status = {}
+    for event in events:
+        if on_event is not None:
+            on_event(event)
+        if event["type"] == "status":
+            status = event
+    return status
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) else 0
