@@ -14,6 +14,10 @@ from django.conf import settings  # noqa: E402
 
 from config.limits import RequestSizeLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from sandbox import pool  # noqa: E402
+
+# Sandboxes for this process's turns start ahead of time, in the background.
+pool.start()
 
 application = ProtocolTypeRouter(
     {

@@ -185,7 +185,9 @@ TURNBOX_SANDBOX_MAX_OUTPUT_BYTES = env.int("TURNBOX_SANDBOX_MAX_OUTPUT_KB", defa
 TURNBOX_SANDBOX_POOL_SIZE = env.int("TURNBOX_SANDBOX_POOL_SIZE", default=2)
 # Containers older than this are removed by the reaper even when their owner is unknown.
 TURNBOX_SANDBOX_MAX_AGE_SECONDS = env.int("TURNBOX_SANDBOX_MAX_AGE_SECONDS", default=3 * 3600)
-TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS = env.int("TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS", default=300)
+TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS = env.int(
+    "TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS", default=300
+)
 
 # Channels: Redis when REDIS_URL is set (several Daphne/Celery processes), else in-memory.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -214,9 +214,12 @@ def _labels() -> dict:
 
 def start_sandbox(spec: Spec) -> Sandbox:
     """Creates and starts a container; returns once the bridge has said it is ready."""
-    client = docker_client()
     name = f"turnbox-sandbox-{uuid.uuid4().hex[:16]}"
     labels = _labels()
+    try:
+        client = docker_client()
+    except DockerException as exc:
+        raise SandboxUnavailable(f"Docker is not reachable: {exc}") from exc
     try:
         client.volumes.create(
             name=name, driver="local", driver_opts=_volume_options(spec.limits), labels=labels

@@ -161,6 +161,13 @@ class Outcome:
         if self.kind == "python":
             self.message += " Variables were lost, files were kept; Python starts afresh."
 
+    def stopped(self) -> None:
+        """The caller stopped the execution (a cancelled turn)."""
+        self.status = Execution.Status.KILLED
+        self.message = "Stopped before it finished."
+        if self.kind == "python":
+            self.message += " Variables were lost, files were kept."
+
     def sandbox_lost(self, why: str, *, out_of_memory: bool = False) -> None:
         self.status = Execution.Status.KILLED
         if out_of_memory:

@@ -59,6 +59,11 @@ class WarmPool:
         with self._changed:
             return len(self._ready)
 
+    def waiting(self) -> list[str]:
+        """The names of the sandboxes waiting to be taken."""
+        with self._changed:
+            return [sandbox.name for sandbox in self._ready]
+
     def wait_full(self, timeout: float) -> bool:
         """For start-up and benchmarks: wait until every slot holds a ready sandbox."""
         deadline = time.monotonic() + timeout

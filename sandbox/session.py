@@ -47,6 +47,7 @@ class Session:
         self._sandbox: Sandbox | None = None
         self._busy = False
         self._current: str | None = None
+        self._stopped = False
 
     @classmethod
     def open(
@@ -88,6 +89,7 @@ class Session:
     def stop(self) -> None:
         """Stops the running execution at once (a cancelled turn); the session stays."""
         if self._current and self._sandbox:
+            self._stopped = True
             with contextlib.suppress(ChannelClosed):
                 self._sandbox.channel.send({"op": "kill", "id": self._current})
 
@@ -107,6 +109,7 @@ class Session:
         finally:
             self._busy = False
             self._current = None
+            self._stopped = False
 
     def _run(self, sandbox: Sandbox, execution: Execution, outcome: Outcome, code: str):
         request_id = uuid.uuid4().hex
@@ -125,6 +128,8 @@ class Session:
             )
             yield from self._stream(sandbox, events, outcome, started)
             finished = True
+            if self._stopped:
+                outcome.stopped()
         except ChannelClosed:
             self._lose_sandbox(outcome, "it ended unexpectedly")
             finished = True
@@ -134,7 +139,7 @@ class Session:
             if not finished:
                 # The caller stopped listening (a cancelled turn): stop the code too.
                 self.stop()
-                outcome.status, outcome.message = Execution.Status.KILLED, "Stopped by the caller."
+                outcome.stopped()
             services.execution_finish(execution=execution, **outcome.record_fields())
         if notice := outcome.truncation_notice():
             yield notice

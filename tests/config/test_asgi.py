@@ -21,7 +21,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    env = clean_env(tmp_path_factory.mktemp("data"))
+    env = clean_env(tmp_path_factory.mktemp("data"), TURNBOX_SANDBOX_POOL_SIZE="0")
     for command in (["migrate", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True)
     port = free_port()

@@ -1,0 +1,87 @@
+"""The reaper removes what dead processes left behind, and only that."""
+
+import socket
+import time
+
+import pytest
+
+from sandbox import reaper
+from sandbox.containers import (
+    CREATED_LABEL,
+    LABEL,
+    OWNER_LABEL,
+    docker_client,
+    owner_id,
+    remove_sandbox,
+)
+from sandbox.models import SandboxSession
+from sandbox.session import open_session
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
+
+DEAD_OWNER = f"{socket.gethostname()}/999999999/1"
+
+
+@pytest.fixture
+def leftover(sandbox_image):
+    """Makes a container and volume labelled like a sandbox, with the owner given."""
+    client = docker_client()
+    made = []
+
+    def make(name: str, owner: str, age: float = 0) -> str:
+        labels = {LABEL: "1", OWNER_LABEL: owner, CREATED_LABEL: str(int(time.time() - age))}
+        client.volumes.create(name=name, labels=labels)
+        client.containers.create(sandbox_image, ["sleep", "600"], name=name, labels=labels)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        remove_sandbox(name)
+
+
+def exists(name: str) -> bool:
+    return bool(docker_client().api.containers(all=True, filters={"name": name}))
+
+
+def exists_volume(name: str) -> bool:
+    return bool(docker_client().api.volumes(filters={"name": name}).get("Volumes"))
+
+
+def test_it_removes_a_container_and_volume_whose_process_died(leftover):
+    name = leftover("turnbox-sandbox-test-dead-owner", DEAD_OWNER)
+    assert name in reaper.reap()
+    assert not exists(name) and not exists_volume(name)
+
+
+def test_it_keeps_the_sandboxes_of_a_live_process(leftover):
+    name = leftover("turnbox-sandbox-test-live-owner", owner_id())
+    assert name not in reaper.reap()
+    assert exists(name)
+
+
+def test_another_hosts_sandbox_goes_only_when_older_than_the_limit(leftover, settings):
+    settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS = 3600
+    young = leftover("turnbox-sandbox-test-remote-young", "elsewhere/1/1")
+    old = leftover("turnbox-sandbox-test-remote-old", "elsewhere/1/1", age=7200)
+    removed = reaper.reap()
+    assert old in removed and young not in removed
+
+
+def test_it_closes_the_records_of_sessions_it_reaped(leftover):
+    name = leftover("turnbox-sandbox-test-record", DEAD_OWNER)
+    record = SandboxSession.objects.create(
+        runtime="runc", image="x", container_name=name, owner=DEAD_OWNER
+    )
+    reaper.reap()
+    record.refresh_from_db()
+    assert (record.status, record.end_reason) == ("closed", "reaped")
+    assert record.closed_at is not None
+
+
+def test_a_live_session_survives_a_reap():
+    with open_session(purpose="test") as session:
+        name = session.sandbox.name
+        reaper.reap()
+        assert exists(name)
+        assert session.record.status == "open"
