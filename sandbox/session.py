@@ -178,6 +178,15 @@ class Session:
             return KILLED, now + KILL_REPORT_SECONDS
         raise _Unresponsive
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Holds the session for one piece of work outside an execution (a file transfer)."""
+        self._claim()
+        try:
+            yield
+        finally:
+            self._busy = False
+
     # -- the sandbox behind the session ------------------------------------------------
     def _claim(self) -> None:
         if self.closed:
