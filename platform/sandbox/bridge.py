@@ -93,9 +93,15 @@ class ShellProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 
 
 class Kernel:
+    """One ipykernel and the tasks that read it. Messages are routed by the request
+    they answer; a dead kernel sends None to every waiting request."""
+
     def __init__(self):
         self.km = None
         self.kc = None
+        self.routes = {}
+        self.tasks = []
+        self.dead = False
 
     async def start(self):
         self.km = AsyncKernelManager(kernel_name="python3")
@@ -109,9 +115,50 @@ class Kernel:
         self.kc = self.km.client()
         self.kc.start_channels()
         await self.kc.wait_for_ready(timeout=60)
+        self.dead = False
+        loop = asyncio.get_running_loop()
+        self.tasks = [
+            loop.create_task(self.read_iopub()),
+            loop.create_task(self.drain_shell()),
+            loop.create_task(self.watch()),
+        ]
 
-    async def alive(self):
-        return self.km is not None and await self.km.is_alive()
+    def execute(self, code):
+        """Sends code to run; returns the queue its messages will arrive on."""
+        messages = asyncio.Queue()
+        if self.dead:
+            messages.put_nowait(None)
+            return None, messages
+        msg_id = self.kc.execute(code, allow_stdin=False, stop_on_error=False)
+        # No await since the send: the reader cannot have seen a reply yet.
+        self.routes[msg_id] = messages
+        return msg_id, messages
+
+    async def read_iopub(self):
+        # Straight off the socket: the channel's get_msg polls with a timeout per call.
+        socket, session = self.kc.iopub_channel.socket, self.kc.session
+        while True:
+            _, parts = session.feed_identities(await socket.recv_multipart())
+            message = session.deserialize(parts)
+            route = self.routes.get(message["parent_header"].get("msg_id"))
+            if route is not None:
+                route.put_nowait(message)
+
+    async def drain_shell(self):
+        # Replies duplicate what iopub said; read them so they do not pile up.
+        socket = self.kc.shell_channel.socket
+        while True:
+            await socket.recv_multipart()
+
+    async def watch(self):
+        process = self.km.provisioner.process
+        await asyncio.get_running_loop().run_in_executor(None, process.wait)
+        self.dead = True
+        for route in self.routes.values():
+            route.put_nowait(None)
+
+    def exit_code(self):
+        return self.km.provisioner.process.poll() if self.km.provisioner else None
 
     def kill(self):
         # The kernel leads its own process group: its children die with it.
@@ -120,10 +167,13 @@ class Kernel:
 
     async def restart(self):
         self.kill()
+        for task in self.tasks:
+            task.cancel()
         # A dead kernel's leftovers must not stop a new one.
         with contextlib.suppress(Exception):
             self.kc.stop_channels()
             await self.km.cleanup_resources()
+        self.routes.clear()
         await self.start()
         emit({"type": "kernel_restarted"})
 
@@ -215,34 +265,28 @@ class Bridge:
 
     async def run_python(self, request, budget):
         await self.kernel_ready.wait()
-        rid, kc = request["id"], self.kernel.kc
         kills_before = oom_kills()
-        msg_id = kc.execute(request["code"], allow_stdin=False, stop_on_error=False)
+        msg_id, messages = self.kernel.execute(request["code"])
         status = "ok"
-        while True:
-            try:
-                msg = await kc.get_iopub_msg(timeout=0.2)
-            except Exception:  # queue.Empty, from the ZMQ channel
-                if not await self.kernel.alive():
-                    return self.kernel_lost(kills_before)
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "status" and content["execution_state"] == "idle":
-                return {"status": status}
-            if kind == "error":
-                status = "error"
-            self.forward(rid, kind, content, budget)
+        try:
+            while (message := await messages.get()) is not None:
+                kind, content = message["msg_type"], message["content"]
+                if kind == "status" and content["execution_state"] == "idle":
+                    return {"status": status}
+                if kind == "error":
+                    status = "error"
+                self.forward(request["id"], kind, content, budget)
+        finally:
+            self.kernel.routes.pop(msg_id, None)
+        return self.kernel_lost(kills_before)
 
     def kernel_lost(self, kills_before):
         kills_after = oom_kills()
         oom = kills_before is not None and kills_after is not None and kills_after > kills_before
-        code = self.kernel.km.provisioner.process.poll() if self.kernel.km.provisioner else None
         return {
             "status": "killed",
             "reason": "oom" if oom else "died",
-            "exit_code": code,
+            "exit_code": self.kernel.exit_code(),
             "kernel_lost": True,
         }
 
