@@ -4,6 +4,7 @@
 # Installs what the tests need on a fresh machine. Extra arguments go to both pytest runs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postgres.sh"
+source "$(dirname "$0")/docker.sh"
 
 ensure_venv requirements-dev.lock
 
@@ -30,6 +31,10 @@ trap 'stop_throwaway_postgres; rm -rf "$TURNBOX_DATA_DIR"' EXIT
 say "ruff"
 ruff check .
 ruff format --check .
+
+# The sandbox tests run real containers: an engine, and the image (built once, a no-op after).
+ensure_docker
+python manage.py build_sandbox_image >/dev/null
 
 say "pytest on SQLite"
 pytest "$@"

@@ -17,12 +17,15 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
 
-from jupyter_client import AsyncKernelManager
+# jupyter_client is imported only once the kernel process is on its way (see Kernel.launch):
+# both take a while to load, and a turn waits for them.
 
 WORKDIR = os.environ.get("TURNBOX_WORKDIR", "/workspace")
 # Rich output the host knows how to show; everything else is dropped at the source.
@@ -34,6 +37,10 @@ KERNEL_ARGS = [
 ]
 SHELL_DRAIN_SECONDS = 0.1
 KILL_ROUNDS = 100
+RUNTIME_DIR = os.environ.get("JUPYTER_RUNTIME_DIR", "/tmp")  # noqa: S108 - the sandbox's own
+KERNEL_CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+KERNEL_START_SECONDS = 60
+HANDSHAKE_STEP_SECONDS = 0.05
 
 _out = sys.stdout.buffer
 
@@ -97,24 +104,40 @@ class Kernel:
     they answer; a dead kernel sends None to every waiting request."""
 
     def __init__(self):
-        self.km = None
+        self.process = None
         self.kc = None
         self.routes = {}
         self.tasks = []
         self.dead = False
+        self.launches = 0
 
-    async def start(self):
-        self.km = AsyncKernelManager(kernel_name="python3")
-        # The kernel's own stdio must not reach ours: our stdout is the event channel.
-        await self.km.start_kernel(
+    def launch(self):
+        """Starts the kernel process. Plain Popen, no KernelManager: looking up kernel
+        specs and provisioners costs more start-up time than the launch itself."""
+        self.launches += 1
+        os.makedirs(RUNTIME_DIR, mode=0o700, exist_ok=True)
+        path = os.path.join(RUNTIME_DIR, f"kernel-{self.launches}.json")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(connection_info(), f)
+        self.connection_file = path
+        # Its own session, so that killing its group takes whatever the code started; its
+        # stdio goes nowhere, since ours is the event channel.
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "ipykernel_launcher", "-f", path, *KERNEL_ARGS],
             cwd=WORKDIR,
-            extra_arguments=KERNEL_ARGS,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        await self.kc.wait_for_ready(timeout=60)
+
+    async def connect(self):
+        from jupyter_client.asynchronous import AsyncKernelClient  # late: see the imports
+
+        self.kc = AsyncKernelClient(connection_file=self.connection_file)
+        self.kc.load_connection_file()
+        self.kc.start_channels(hb=False)  # the process itself is watched: see watch()
+        await self.handshake()
         self.dead = False
         loop = asyncio.get_running_loop()
         self.tasks = [
@@ -122,6 +145,31 @@ class Kernel:
             loop.create_task(self.drain_shell()),
             loop.create_task(self.watch()),
         ]
+
+    async def handshake(self):
+        """Waits until the kernel answers on iopub. The client's own wait_for_ready
+        polls a heartbeat in 0.2 s steps and then listens for 0.2 s of silence."""
+        deadline = time.monotonic() + KERNEL_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the kernel exited while starting ({self.process.poll()})")
+            msg_id = self.kc.kernel_info()
+            with contextlib.suppress(TimeoutError):
+                # Every request gets a status on iopub: one proves the subscription is live.
+                await asyncio.wait_for(self.iopub_answer(msg_id), HANDSHAKE_STEP_SECONDS)
+                return
+        raise RuntimeError(f"the kernel did not answer within {KERNEL_START_SECONDS} s")
+
+    async def iopub_answer(self, msg_id):
+        socket, session = self.kc.iopub_channel.socket, self.kc.session
+        while True:
+            _, parts = session.feed_identities(await socket.recv_multipart())
+            if session.deserialize(parts)["parent_header"].get("msg_id") == msg_id:
+                return
+
+    def interrupt(self):
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGINT)
 
     def execute(self, code):
         """Sends code to run; returns the queue its messages will arrive on."""
@@ -151,19 +199,17 @@ class Kernel:
             await socket.recv_multipart()
 
     async def watch(self):
-        process = self.km.provisioner.process
-        await asyncio.get_running_loop().run_in_executor(None, process.wait)
+        await asyncio.get_running_loop().run_in_executor(None, self.process.wait)
         self.dead = True
         for route in self.routes.values():
             route.put_nowait(None)
 
     def exit_code(self):
-        return self.km.provisioner.process.poll() if self.km.provisioner else None
+        return self.process.poll()
 
     def kill(self):
         # The kernel leads its own process group: its children die with it.
-        with contextlib.suppress(AttributeError):
-            kill_group(self.km.provisioner.process.pid)
+        kill_group(self.process.pid)
 
     async def restart(self):
         self.kill()
@@ -172,9 +218,10 @@ class Kernel:
         # A dead kernel's leftovers must not stop a new one.
         with contextlib.suppress(Exception):
             self.kc.stop_channels()
-            await self.km.cleanup_resources()
+        self.process.wait()
         self.routes.clear()
-        await self.start()
+        self.launch()
+        await self.connect()
         emit({"type": "kernel_restarted"})
 
 
@@ -183,14 +230,14 @@ def rich(data):
 
 
 class Bridge:
-    def __init__(self):
-        self.kernel = Kernel()
+    def __init__(self, kernel):
+        self.kernel = kernel
         self.kernel_ready = asyncio.Event()
         self.current = None  # (request, task, process-or-None)
         self.queue = asyncio.Queue()
 
     async def serve(self):
-        await self.kernel.start()
+        await self.kernel.connect()
         self.kernel_ready.set()
         emit({"type": "ready", "pid": os.getpid(), "python": sys.version.split()[0]})
         asyncio.get_running_loop().create_task(self.worker())
@@ -230,7 +277,7 @@ class Bridge:
             self.kernel.kill()
             task.cancel()
         else:
-            self.kernel.km.provisioner.process.send_signal(signal.SIGINT)
+            self.kernel.interrupt()
 
     async def worker(self):
         while True:
@@ -380,6 +427,29 @@ def group_alive(pgid):
     return False
 
 
+def connection_info():
+    """Where the kernel listens: free ports on the container's loopback, a fresh key."""
+    listeners = [socket.socket() for _ in KERNEL_CHANNELS]
+    try:
+        for listener in listeners:
+            listener.bind(("127.0.0.1", 0))
+        ports = {
+            f"{name}_port": s.getsockname()[1]
+            for name, s in zip(KERNEL_CHANNELS, listeners, strict=True)
+        }
+    finally:
+        for listener in listeners:
+            listener.close()
+    return {
+        **ports,
+        "ip": "127.0.0.1",
+        "transport": "tcp",
+        "key": secrets.token_hex(32),
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "python3",
+    }
+
+
 def not_dumpable():
     """Keeps the code we run (same uid) out of /proc/<our pid>/fd, i.e. off our stdout."""
     with contextlib.suppress(OSError, AttributeError):
@@ -390,8 +460,10 @@ def main():
     not_dumpable()
     os.makedirs(WORKDIR, exist_ok=True)
     started = time.monotonic()
+    kernel = Kernel()
+    kernel.launch()
     try:
-        asyncio.run(Bridge().serve())
+        asyncio.run(Bridge(kernel).serve())
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,0 +1,196 @@
+"""The sandbox image: its tag, the no-op rebuild, and what the built image holds."""
+
+import re
+import shutil
+import time
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from sandbox import image
+from sandbox.image import (
+    ImageBuildError,
+    build_image,
+    configured_image,
+    debian_mirror,
+    image_tag,
+)
+
+LIBRARIES = [
+    "pandas", "numpy", "scipy", "matplotlib", "seaborn", "plotly", "PIL", "pypdf",
+    "openpyxl", "sklearn", "statsmodels", "sympy", "reportlab", "xgboost", "ipykernel",
+]  # fmt: skip
+
+# Imports the libraries, then names every module it loaded from source without byte code
+# (frozen and built-in modules have none to need): the root file system is read-only in a
+# sandbox, so those would compile again on every start.
+UNCOMPILED = """
+import importlib, os, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+from importlib.machinery import SourceFileLoader
+specs = [getattr(m, "__spec__", None) for m in list(sys.modules.values())]
+print(sorted(
+    spec.name for spec in specs
+    if spec and isinstance(spec.loader, SourceFileLoader) and not os.path.exists(spec.cached)
+))
+"""
+
+
+def run(client, sandbox_image: str, *command: str) -> str:
+    # As read-only and offline as a real sandbox, with its writable /tmp.
+    output = client.containers.run(
+        sandbox_image, list(command), remove=True, network_disabled=True,
+        read_only=True, tmpfs={"/tmp": ""},  # noqa: S108
+    )  # fmt: skip
+    return output.decode().strip()
+
+
+# -- tag ---------------------------------------------------------------------------------
+def test_the_tag_is_a_stable_hash_of_the_image_sources():
+    assert re.fullmatch(r"turnbox-sandbox:[0-9a-f]{16}", image_tag())
+    assert image_tag() == image_tag()
+
+
+@pytest.fixture
+def sources(tmp_path, monkeypatch):
+    """A copy of platform/sandbox/ that the tag is computed from instead."""
+    for name in image.SOURCE_FILES:
+        shutil.copy(image.SOURCE_DIR / name, tmp_path / name)
+    monkeypatch.setattr(image, "SOURCE_DIR", tmp_path)
+    return tmp_path
+
+
+def test_the_tag_follows_the_bridge_contents(sources):
+    original = image_tag()
+    bridge = sources / "bridge.py"
+    text = bridge.read_text()
+    bridge.write_text(text + "\n# changed\n")
+    changed = image_tag()
+    bridge.write_text(text)
+    assert changed != original
+    assert image_tag() == original
+
+
+def test_every_source_file_and_the_recipe_version_change_the_tag(sources, monkeypatch):
+    original = image_tag()
+    for name in image.SOURCE_FILES:
+        path = sources / name
+        text = path.read_bytes()
+        path.write_bytes(text + b"\n")
+        assert image_tag() != original, name
+        path.write_bytes(text)
+    monkeypatch.setattr(image, "RECIPE_VERSION", image.RECIPE_VERSION + 1)
+    assert image_tag() != original
+
+
+def test_the_tag_depends_on_contents_not_on_where_they_are(monkeypatch, tmp_path):
+    real = image_tag()
+    for name in image.SOURCE_FILES:
+        shutil.copy(image.SOURCE_DIR / name, tmp_path / name)
+    monkeypatch.setattr(image, "SOURCE_DIR", tmp_path)
+    assert image_tag() == real
+
+
+def test_the_setting_names_another_image(settings):
+    settings.TURNBOX_SANDBOX_IMAGE = ""
+    assert configured_image() == image_tag()
+    settings.TURNBOX_SANDBOX_IMAGE = "registry.example/sandbox:7"
+    assert configured_image() == "registry.example/sandbox:7"
+
+
+def test_the_dockerfile_base_is_pinned_to_a_release():
+    pinned = r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?"
+    assert re.fullmatch(pinned, image.base_image())
+
+
+# -- the host's apt sources name the mirror ----------------------------------------------
+def test_the_mirror_comes_from_deb822_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb-src\nURIs: http://src.mirror.test/debian\nSuites: bookworm\n\n"
+        "Enabled: no\nTypes: deb\nURIs: http://off.mirror.test/debian\nSuites: bookworm\n\n"
+        "Types: deb\n# a comment\nURIs: http://mirror.test/debian/\n"
+        "Suites: bookworm bookworm-updates\nComponents: main\n"
+    )
+    assert debian_mirror(tmp_path) == "http://mirror.test/debian"
+
+
+def test_the_mirror_comes_from_one_line_sources(tmp_path):
+    (tmp_path / "sources.list").write_text(
+        "# deb http://commented.test/debian bookworm main\n"
+        "deb http://security.test/debian-security bookworm-security main\n"
+        "deb [signed-by=/usr/share/keyrings/k.gpg] http://mirror.test/debian bookworm main\n"
+    )
+    assert debian_mirror(tmp_path) == "http://mirror.test/debian"
+
+
+def test_no_bookworm_source_is_a_clear_error(tmp_path):
+    (tmp_path / "sources.list").write_text("deb http://archive.test/ubuntu noble main\n")
+    with pytest.raises(ImageBuildError, match="No Debian bookworm source"):
+        debian_mirror(tmp_path)
+
+
+def test_this_hosts_apt_names_a_mirror():
+    assert re.match(r"(https?|ftp|file):", debian_mirror())
+
+
+# -- build -------------------------------------------------------------------------------
+def test_an_existing_tag_is_not_built_again(docker_engine):
+    tag = build_image(client=docker_engine)  # builds once if the engine lacks it
+    before = docker_engine.images.get(tag).id
+    for client in (docker_engine, None):
+        said = []
+        started = time.monotonic()
+        assert build_image(client=client, method="offline", log=said.append) == tag
+        assert time.monotonic() - started < 1
+        assert said == []
+    assert docker_engine.images.get(tag).id == before
+
+
+def test_an_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="method"):
+        build_image(method="magic")
+
+
+def test_the_command_prints_the_tag(capsys):
+    call_command("build_sandbox_image", "--print-tag")
+    assert capsys.readouterr().out.strip() == configured_image()
+
+
+def test_the_command_builds_nothing_when_the_image_exists(sandbox_image, capsys):
+    call_command("build_sandbox_image")
+    out, err = capsys.readouterr()
+    assert out.strip() == sandbox_image
+    assert "Building" not in err
+
+
+def test_the_command_says_when_docker_is_unreachable(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/missing.sock")
+    with pytest.raises(CommandError, match="Docker is not reachable"):
+        call_command("build_sandbox_image")
+
+
+# -- the built image ---------------------------------------------------------------------
+def test_the_image_imports_every_promised_library(docker_engine, sandbox_image):
+    code = f"import {', '.join(LIBRARIES)}; import sys; print(sys.prefix)"
+    assert run(docker_engine, sandbox_image, "python", "-c", code) == "/opt/python"
+
+
+def test_everything_those_imports_load_is_compiled(docker_engine, sandbox_image):
+    output = run(docker_engine, sandbox_image, "python", "-c", UNCOMPILED, *LIBRARIES)
+    assert output == "[]"
+
+
+def test_the_image_runs_as_the_sandbox_user_in_the_workspace(docker_engine, sandbox_image):
+    assert run(docker_engine, sandbox_image, "id", "-u", "-n") == "sandbox"
+    assert run(docker_engine, sandbox_image, "sh", "-c", "id -u; id -g; pwd; echo $HOME") == (
+        "1000\n1000\n/workspace\n/tmp"
+    )
+
+
+def test_the_image_holds_this_bridge_and_its_command_line(docker_engine, sandbox_image):
+    bridge = run(docker_engine, sandbox_image, "cat", "/opt/turnbox/bridge.py")
+    assert bridge == (image.SOURCE_DIR / "bridge.py").read_text().strip()
+    command = ["/usr/bin/tini", "--", "/opt/python/bin/python", "-c", "print('ok')"]
+    assert run(docker_engine, sandbox_image, *command) == "ok"
