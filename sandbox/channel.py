@@ -38,6 +38,7 @@ class BridgeChannel:
         self._listeners: dict[str, queue.SimpleQueue] = {}
         self._listeners_lock = threading.Lock()
         self._ready = threading.Event()
+        self._restarted = threading.Condition()
         self._stderr = bytearray()
         self.closed = False
         self._ready_seen = False
@@ -74,6 +75,13 @@ class BridgeChannel:
             raise TimeoutError(f"no answer within {timeout:.0f} s")
         if self.closed and not self._ready_seen:
             raise ChannelClosed("the sandbox stopped while starting")
+
+    def wait_restarts(self, count: int, timeout: float) -> bool:
+        """Waits until the kernel has been restarted ``count`` times in all."""
+        with self._restarted:
+            return self._restarted.wait_for(
+                lambda: self.restarts >= count or self.closed, timeout=timeout
+            )
 
     def stderr_tail(self) -> str:
         return bytes(self._stderr).decode("utf-8", "replace")
@@ -147,13 +155,17 @@ class BridgeChannel:
             self._ready_seen = True
             self._ready.set()
         elif event["type"] == "kernel_restarted":
-            self.restarts += 1
+            with self._restarted:
+                self.restarts += 1
+                self._restarted.notify_all()
 
     def _mark_closed(self) -> None:
         if self.closed:
             return
         self.closed = True
         self._ready.set()
+        with self._restarted:
+            self._restarted.notify_all()
         with self._listeners_lock:
             listeners = list(self._listeners.values())
         for events in listeners:

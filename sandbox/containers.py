@@ -17,6 +17,7 @@ import docker
 from django.conf import settings
 from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount, Ulimit
+from requests.exceptions import RequestException
 
 from sandbox.channel import BridgeChannel, ChannelClosed
 from sandbox.image import configured_image
@@ -237,7 +238,8 @@ def start_sandbox(spec: Spec) -> Sandbox:
             f"The sandbox image {spec.image} is missing: run `python manage.py "
             "build_sandbox_image`."
         ) from exc
-    except DockerException as exc:
+    except (DockerException, RequestException) as exc:
+        # Connection errors (the engine restarting) come from requests, unwrapped.
         remove_sandbox(name)
         raise SandboxUnavailable(f"Docker could not start the sandbox: {exc}") from exc
     sandbox = Sandbox(spec=spec, name=name, container=container, channel=channel)
@@ -256,11 +258,11 @@ def remove_sandbox(name: str) -> None:
         client.api.remove_container(name, force=True, v=True)
     except NotFound:
         pass
-    except DockerException:
-        logger.exception("Could not remove sandbox container %s", name)
+    except (DockerException, RequestException):
+        logger.exception("Could not remove sandbox container %s; the reaper will.", name)
     try:
         client.api.remove_volume(name, force=True)
     except NotFound:
         pass
-    except DockerException:
-        logger.exception("Could not remove sandbox volume %s", name)
+    except (DockerException, RequestException):
+        logger.exception("Could not remove sandbox volume %s; the reaper will.", name)

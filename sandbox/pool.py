@@ -46,7 +46,7 @@ class WarmPool:
             with self._changed:
                 while self._ready:
                     sandbox = self._ready.popleft()
-                    self._changed.notify()
+                    self._changed.notify_all()
                     if sandbox.alive():
                         return sandbox
                     dead.append(sandbox)

@@ -27,15 +27,18 @@ logger = logging.getLogger(__name__)
 VOLUME_GRACE_SECONDS = 120
 
 
+def _created(labels: dict) -> float:
+    try:
+        return float(labels.get(CREATED_LABEL, "0"))
+    except ValueError:
+        return 0.0
+
+
 def _orphaned(labels: dict, now: float) -> bool:
     alive = owner_alive(labels.get(OWNER_LABEL, ""))
     if alive is not None:
         return not alive
-    try:
-        created = float(labels.get(CREATED_LABEL, "0"))
-    except ValueError:
-        created = 0.0
-    return now - created > settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS
+    return now - _created(labels) > settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS
 
 
 def reap() -> list[str]:
@@ -53,7 +56,7 @@ def reap() -> list[str]:
             in_use.add(name)
     for volume in api.volumes(filters={"label": LABEL}).get("Volumes") or []:
         labels = volume.get("Labels") or {}
-        young = now - float(labels.get(CREATED_LABEL, "0") or 0) < VOLUME_GRACE_SECONDS
+        young = now - _created(labels) < VOLUME_GRACE_SECONDS
         if volume["Name"] not in in_use and not young and _orphaned(labels, now):
             remove_sandbox(volume["Name"])
             removed.append(volume["Name"])

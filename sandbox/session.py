@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 # How long a bridge may take to report after a hard kill before the sandbox is replaced.
 KILL_REPORT_SECONDS = 5
+KERNEL_RESTART_SECONDS = 60
 
 
 class SessionError(RuntimeError):
@@ -48,6 +49,9 @@ class Session:
         self._busy = False
         self._current: str | None = None
         self._stopped = False
+        # Kernel restarts the bridge owes us: the next Python execution waits for them
+        # before its clock starts, so no execution pays for another one's restart.
+        self._restarts_due = 0
 
     @classmethod
     def open(
@@ -112,6 +116,8 @@ class Session:
             self._stopped = False
 
     def _run(self, sandbox: Sandbox, execution: Execution, outcome: Outcome, code: str):
+        if outcome.kind == Execution.Kind.PYTHON:
+            self._await_kernel(sandbox)
         request_id = uuid.uuid4().hex
         events = sandbox.channel.listen(request_id)
         self._current = request_id
@@ -161,6 +167,7 @@ class Session:
                 raise ChannelClosed
             if event["type"] == "status":
                 outcome.duration_ms = round((time.monotonic() - started) * 1000)
+                self._restarts_due += 1 if event.get("kernel_lost") is True else 0
                 outcome.add_dropped(_int(event.get("dropped_bytes")))
                 outcome.finish(event, phase)
                 return
@@ -187,6 +194,13 @@ class Session:
         finally:
             self._busy = False
 
+    def _await_kernel(self, sandbox: Sandbox) -> None:
+        if sandbox.channel.restarts >= self._restarts_due:
+            return
+        if not sandbox.channel.wait_restarts(self._restarts_due, KERNEL_RESTART_SECONDS):
+            # The bridge exits when it cannot restart Python; waiting longer helps nobody.
+            sandbox.destroy()
+
     # -- the sandbox behind the session ------------------------------------------------
     def _claim(self) -> None:
         if self.closed:
@@ -200,6 +214,7 @@ class Session:
             if self._sandbox is not None:
                 self._sandbox.destroy()
             self._sandbox = pool.acquire(self.spec) or start_sandbox(self.spec)
+            self._restarts_due = 0
             services.sandbox_session_attach(session=self.record, container_name=self._sandbox.name)
         return self._sandbox
 

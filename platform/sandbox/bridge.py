@@ -274,7 +274,8 @@ class Bridge:
             # A shell command's whole process group goes, whatever it started.
             kill_group(process.pid)
         elif hard:
-            self.kernel.kill()
+            if self.kernel_ready.is_set():
+                self.kernel.kill()
             task.cancel()
         else:
             self.kernel.interrupt()
@@ -289,8 +290,9 @@ class Bridge:
             try:
                 status = await task
             except asyncio.CancelledError:
-                # Only a hard stop cancels a task, and it took the kernel with it.
-                status = {"status": "killed", "reason": "stopped", "kernel_lost": True}
+                # A hard stop: it killed the kernel, unless that was still starting.
+                lost = self.kernel_ready.is_set()
+                status = {"status": "killed", "reason": "stopped", "kernel_lost": lost}
             except OSError as exc:
                 # Typically no process can be started: the process limit is reached.
                 status = {"status": "error", "reason": "start", "detail": str(exc)}
@@ -298,10 +300,12 @@ class Bridge:
             status.update(id=request["id"], type="status", dropped_bytes=budget.dropped)
             emit(status)
             if status.get("kernel_lost"):
-                await self.restart_kernel()
+                # In the background: shell commands need no kernel, and Python requests
+                # wait for kernel_ready (the host does not count that wait).
+                self.kernel_ready.clear()
+                asyncio.get_running_loop().create_task(self.restart_kernel())
 
     async def restart_kernel(self):
-        self.kernel_ready.clear()
         try:
             await self.kernel.restart()
         except Exception as exc:  # whatever it is, this sandbox is done

@@ -158,6 +158,16 @@ def test_code_that_ignores_the_interrupt_is_killed_and_python_restarts():
     assert after_status["status"] == "error"
 
 
+def test_the_next_execution_does_not_pay_for_restarting_python(runtime):
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    with open_session(purpose="test", runtime=runtime, timeout=1) as session:
+        run_to_end(session.python(code))
+        events, status = run(session.python("1 + 1"))
+    assert [e["data"]["text/plain"] for e in events if e["type"] == "result"] == ["2"]
+    assert status["status"] == "ok" and "message" not in status
+    assert status["duration_ms"] < 1000  # the restart (about a second) is not in it
+
+
 def test_a_shell_timeout_kills_the_whole_process_group():
     with open_session(purpose="test", timeout=2) as session:
         _, status = run(session.shell("(sleep 300; echo late) & echo $! > job.pid; sleep 300"))
