@@ -1,6 +1,8 @@
 """The reaper removes what dead processes left behind, and only that."""
 
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,6 +18,7 @@ from sandbox.containers import (
 )
 from sandbox.models import SandboxSession
 from sandbox.session import open_session
+from tests.config.test_settings import ROOT, clean_env
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
 
@@ -85,3 +88,32 @@ def test_a_live_session_survives_a_reap():
         reaper.reap()
         assert exists(name)
         assert session.record.status == "open"
+
+
+def test_a_crashed_process_leaves_nothing_once_the_reaper_ran(tmp_path, sandbox_image):
+    env = clean_env(tmp_path, TURNBOX_SANDBOX_IMAGE=sandbox_image)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    code = "print('up', flush=True)\nimport time\ntime.sleep(300)"
+    command = ["manage.py", "sandbox_run", "--code", code]
+    process = subprocess.Popen(
+        [sys.executable, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline() == "up\n"
+        (name,) = owned_by(process.pid)
+    finally:
+        process.kill()  # no clean-up code of its own runs: a crash
+        process.wait()
+    assert exists(name)
+    assert name in reaper.reap()
+    assert not exists(name) and not exists_volume(name)
+
+
+def owned_by(pid: int) -> list[str]:
+    containers = docker_client().api.containers(all=True, filters={"label": LABEL})
+    return [
+        c["Names"][0].lstrip("/")
+        for c in containers
+        if c["Labels"].get(OWNER_LABEL, "").split("/")[1:2] == [str(pid)]
+    ]
