@@ -6,14 +6,22 @@ layout (described at the top of platform/sandbox/Dockerfile): the Dockerfile, wh
 registry is reachable, and an offline recipe for air-gapped hosts, which bootstraps
 Debian from the mirror the host's apt already uses and installs wheels downloaded on the
 host (pip honours the host's own configuration, proxies and CA bundle included).
+
+The offline recipe builds in two layers. The bootstrap and the packages make a base image,
+tagged by a hash of everything but the bridge and reused for as long as that holds; the
+bridge, which changes far more often than the packages, is copied on top in seconds. The
+Dockerfile needs no such split: its last step copies the bridge, so Docker's layer cache
+already rebuilds only that.
 """
 
 import hashlib
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,8 +36,12 @@ from django.conf import settings
 # Bump when the offline recipe below changes what ends up in the image.
 RECIPE_VERSION = 2
 REPOSITORY = "turnbox-sandbox"
+BASE_REPOSITORY = "turnbox-sandbox-base"
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "platform" / "sandbox"
 SOURCE_FILES = ("Dockerfile", "requirements.txt", "bridge.py")
+BASE_FILES = ("Dockerfile", "requirements.txt")
+# Where the offline recipe's top layer puts the bridge; the Dockerfile names the same path.
+BRIDGE_PATH = "/opt/turnbox/bridge.py"
 METHODS = ("auto", "dockerfile", "offline")
 
 # The offline image is Debian bookworm, like the Dockerfile's base, with its python3 3.11.
@@ -47,7 +59,7 @@ IMAGE_CHANGES = (
     "ENV MPLCONFIGDIR=/tmp/matplotlib",
     "USER 1000:1000",
     "WORKDIR /workspace",
-    'CMD ["/usr/bin/tini", "--", "/opt/python/bin/python", "/opt/turnbox/bridge.py"]',
+    f'CMD ["/usr/bin/tini", "--", "/opt/python/bin/python", "{BRIDGE_PATH}"]',
 )
 # Paths inside the new root, not on the host: /tmp is the sandbox user's home there.
 ROOT_WHEELS = "/tmp/wheels"  # noqa: S108
@@ -67,13 +79,23 @@ class ImageBuildError(Exception):
 
 
 def image_tag() -> str:
+    """The image sandboxes run: a hash of everything in it, the bridge included."""
+    return f"{REPOSITORY}:{_source_hash(SOURCE_FILES)}"
+
+
+def base_tag() -> str:
+    """The offline build's lower layer: everything but the bridge."""
+    return f"{BASE_REPOSITORY}:{_source_hash(BASE_FILES)}"
+
+
+def _source_hash(names: tuple[str, ...]) -> str:
     digest = hashlib.sha256(f"recipe {RECIPE_VERSION}\n".encode())
-    for name in SOURCE_FILES:
+    for name in names:
         data = (SOURCE_DIR / name).read_bytes()
         # Name and length first, so that no two sets of contents hash alike.
         digest.update(f"{name} {len(data)}\n".encode())
         digest.update(data)
-    return f"{REPOSITORY}:{digest.hexdigest()[:16]}"
+    return digest.hexdigest()[:16]
 
 
 def configured_image() -> str:
@@ -95,39 +117,71 @@ def build_image(
     force: bool = False,
     log: Log = print,
 ) -> str:
-    """Builds image_tag() unless the engine has it already; returns the tag."""
+    """Builds image_tag() unless the engine has it already; returns the tag. With force,
+    builds every layer again, the offline recipe's base included."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     if client is None:
         with closing(docker.from_env()) as own:
             return build_image(client=own, method=method, force=force, log=log)
-    tag = image_tag()
+    tag, base = image_tag(), base_tag()
     if not force and image_exists(client, tag):
         return tag
     if method == "auto":
         method = "dockerfile" if registry_reachable(client) else "offline"
+    # A forced build moves the tags onto new images: the old ones would linger untagged.
+    replaced = _image_ids(client, tag, base) if force else []
     log(f"Building {tag} ({method})")
     started = time.monotonic()
     if method == "dockerfile":
-        _build_from_dockerfile(client, tag, log)
+        _build_from_dockerfile(client, tag, force=force, log=log)
     else:
-        _build_offline(client, tag, log)
+        _build_offline(client, tag, force=force, log=log)
     log(f"Built {tag} in {time.monotonic() - started:.0f} s")
-    _remove_older_builds(client, keep=tag, log=log)
+    # The current base stays even after a Dockerfile build: it is the offline recipe's
+    # gigabyte, and the next offline build of these packages needs it.
+    _remove_older_builds(client, keep=(tag, base), log=log)
+    _remove_replaced(client, replaced, log=log)
     return tag
 
 
-def _remove_older_builds(client: docker.DockerClient, *, keep: str, log: Log) -> None:
-    """Each recipe change makes a new gigabyte image: drop the builds it replaces."""
-    for image in client.images.list(name=REPOSITORY):
-        for tag in image.tags:
-            name = tag.rpartition(":")[2]
-            if tag != keep and len(name) == 16 and all(c in "0123456789abcdef" for c in name):
-                try:
-                    client.images.remove(tag)
-                    log(f"Removed the older build {tag}")
-                except docker.errors.APIError:
-                    pass  # still used by a container; the next build tries again
+def _remove_older_builds(client: docker.DockerClient, *, keep: tuple[str, ...], log: Log) -> None:
+    """Each recipe change makes a new gigabyte image: drop the builds it replaces. Builds are
+    the tags that are hashes; others (dev, proto) are people's own and stay. Final images go
+    first, so that an older base has no child left when its own turn comes."""
+    for repository in (REPOSITORY, BASE_REPOSITORY):
+        for tag in _build_tags(client, repository):
+            if tag not in keep and _remove_quietly(client, tag):
+                log(f"Removed the older build {tag}")
+
+
+def _build_tags(client: docker.DockerClient, repository: str) -> list[str]:
+    build = re.compile(rf"{re.escape(repository)}:[0-9a-f]{{16}}")
+    images = client.images.list(name=repository)
+    return [tag for image in images for tag in image.tags if build.fullmatch(tag)]
+
+
+def _image_ids(client: docker.DockerClient, *tags: str) -> list[str]:
+    return [client.images.get(tag).id for tag in tags if image_exists(client, tag)]
+
+
+def _remove_replaced(client: docker.DockerClient, image_ids: list[str], *, log: Log) -> None:
+    for image_id in image_ids:
+        try:
+            if client.images.get(image_id).tags:
+                continue  # rebuilt to the same image, or someone tagged it for their own use
+        except docker.errors.ImageNotFound:
+            continue  # went with the image built on it
+        if _remove_quietly(client, image_id):
+            log(f"Removed the replaced image {image_id.removeprefix('sha256:')[:12]}")
+
+
+def _remove_quietly(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.remove(image)
+    except docker.errors.APIError:
+        return False  # a container still uses it: the next build tries again
+    return True
 
 
 # --- Dockerfile -------------------------------------------------------------------------
@@ -161,10 +215,10 @@ def _request_timeout(api: docker.APIClient, seconds: float) -> Iterator[None]:
         api.timeout = saved
 
 
-def _build_from_dockerfile(client: docker.DockerClient, tag: str, log: Log) -> None:
+def _build_from_dockerfile(client: docker.DockerClient, tag: str, *, force: bool, log: Log) -> None:
     with _request_timeout(client.api, BUILD_READ_TIMEOUT_SECONDS):
         for chunk in client.api.build(
-            path=str(SOURCE_DIR), tag=tag, rm=True, forcerm=True, decode=True
+            path=str(SOURCE_DIR), tag=tag, rm=True, forcerm=True, nocache=force, decode=True
         ):
             if "error" in chunk:
                 raise ImageBuildError(f"docker build failed: {chunk['error'].strip()}")
@@ -217,7 +271,54 @@ def _deb822_sources(text: str) -> Iterator[tuple[str, list[str]]]:
                 yield uri, fields.get("suites", [])
 
 
-def _build_offline(client: docker.DockerClient, tag: str, log: Log) -> None:
+def _build_offline(client: docker.DockerClient, tag: str, *, force: bool, log: Log) -> None:
+    base = ensure_base(client, force=force, log=log)
+    log(f"Copying bridge.py onto {base}")
+    _build_on_base(client, base, tag, nocache=force)
+
+
+def ensure_base(client: docker.DockerClient, *, force: bool = False, log: Log = print) -> str:
+    """Builds base_tag() from Debian unless the engine has it already; returns the tag."""
+    base = base_tag()
+    if force or not image_exists(client, base):
+        log(f"Building the base {base}")
+        _build_base(client, base, log)
+    else:
+        log(f"Reusing the base {base}")
+    return base
+
+
+def _build_on_base(client: docker.DockerClient, base: str, tag: str, *, nocache: bool) -> None:
+    # The base is local and no registry need be reachable: never pull it.
+    try:
+        with _request_timeout(client.api, BUILD_READ_TIMEOUT_SECONDS):
+            client.images.build(
+                fileobj=_bridge_context(base), custom_context=True, tag=tag, pull=False,
+                nocache=nocache, rm=True, forcerm=True,
+            )  # fmt: skip
+    except docker.errors.BuildError as error:
+        raise ImageBuildError(f"docker build on {base} failed: {error.msg}") from None
+
+
+def _bridge_context(base: str) -> io.BytesIO:
+    """A build context of a two-line Dockerfile and the bridge it copies onto the base."""
+    dockerfile = f"FROM {base}\nCOPY bridge.py {BRIDGE_PATH}\n".encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as archive:
+        _add_file(archive, "Dockerfile", dockerfile)
+        _add_file(archive, "bridge.py", (SOURCE_DIR / "bridge.py").read_bytes())
+    context.seek(0)
+    return context
+
+
+def _add_file(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    # COPY keeps the mode: readable by the sandbox user whatever the checkout's umask was.
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+    archive.addfile(info, io.BytesIO(data))
+
+
+def _build_base(client: docker.DockerClient, tag: str, log: Log) -> None:
     tools = _offline_tools()
     mirror = debian_mirror()
     workdir = Path(tempfile.mkdtemp(prefix="turnbox-sandbox-"))
@@ -295,8 +396,6 @@ def _finish_rootfs(chroot: str, rootfs: Path) -> None:
     )  # fmt: skip
     (rootfs / "workspace").mkdir()
     os.chown(rootfs / "workspace", 1000, 1000)
-    (rootfs / "opt" / "turnbox").mkdir(parents=True)
-    shutil.copy(SOURCE_DIR / "bridge.py", rootfs / "opt" / "turnbox" / "bridge.py")
 
 
 def _import_rootfs(client: docker.DockerClient, tar: str, rootfs: Path, tag: str) -> None:

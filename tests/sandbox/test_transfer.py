@@ -229,7 +229,7 @@ def test_a_linked_folder_is_not_followed_on_copy_in(session, team, target):
     assert status["status"] == "error"
     assert status["message"].startswith("/workspace/out is a symbolic link")
     # Docker would have written into the container's own layer: nothing changed there.
-    assert [change["Path"] for change in session.sandbox.container.diff()] == ["/workspace"]
+    assert written_outside_the_workspace(session.sandbox.container) == []
     assert shell(session, "ls -A /tmp /etc | grep -c q4.csv || true") == "0\n"
 
 
@@ -245,7 +245,7 @@ def test_docker_itself_refuses_a_folder_that_became_a_link_after_the_check(sessi
         transfer._put, container=container, path="/workspace/swapped/x.csv", chunks=chunks
     )
     assert "changed while copying" in message
-    assert [change["Path"] for change in container.diff()] == ["/workspace"]
+    assert written_outside_the_workspace(container) == []
 
 
 def test_folders_are_refused_both_ways(session):
@@ -408,3 +408,9 @@ def test_the_archive_built_for_copy_in_is_well_formed():
         content = archive.extractfile("a/b.csv").read()
     assert names == [("a", tarfile.DIRTYPE, 1000, 0o755), ("a/b.csv", tarfile.REGTYPE, 1000, 0o644)]
     assert content == CSV
+
+
+def written_outside_the_workspace(container) -> list[str]:
+    """What the container's own layer holds, the mount point of /workspace aside."""
+    # Docker lists a mount point as changed when the image lacks it; ours has it.
+    return [c["Path"] for c in container.diff() or [] if c["Path"] != "/workspace"]

@@ -9,7 +9,8 @@ class Command(BaseCommand):
     help = (
         "Builds the sandbox image from platform/sandbox/ unless the Docker engine has it "
         "already, then prints its tag. With a registry reachable it builds the Dockerfile; "
-        "without one, it builds offline from Debian's packages (as root, with debootstrap). "
+        "without one, it builds offline from Debian's packages (as root, with debootstrap), "
+        "into a base image kept while the packages are unchanged, with the bridge on top. "
         "When TURNBOX_SANDBOX_IMAGE names an image, it only checks that the engine has it."
     )
 
@@ -21,7 +22,9 @@ class Command(BaseCommand):
             help="auto (default): the Dockerfile if a registry is reachable, else offline.",
         )
         parser.add_argument(
-            "--force", action="store_true", help="Build again even if the engine has the tag."
+            "--force",
+            action="store_true",
+            help="Build every layer again (the offline base too), even if the engine has them.",
         )
         parser.add_argument(
             "--print-tag",
