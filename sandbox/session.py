@@ -141,7 +141,8 @@ class Session:
             finished = True
         finally:
             sandbox.channel.unlisten(request_id)
-            outcome.duration_ms = round((time.monotonic() - started) * 1000)
+            if not outcome.duration_ms:  # no status came: charge up to now
+                outcome.duration_ms = round((time.monotonic() - started) * 1000)
             if not finished:
                 # The caller stopped listening (a cancelled turn): stop the code too.
                 self.stop()

@@ -5,14 +5,11 @@ import asyncio
 import pytest
 
 from sandbox.aio import open_session_async
-from sandbox.containers import docker_client
 from sandbox.models import Execution, SandboxSession
+from tests.conftest import run_in_new_loop
+from tests.sandbox.engine import container_exists
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_image")]
-
-
-def container_exists(name: str) -> bool:
-    return bool(docker_client().api.containers(all=True, filters={"name": name}))
 
 
 def test_events_arrive_while_the_code_runs():
@@ -26,7 +23,7 @@ def test_events_arrive_while_the_code_runs():
                 arrivals.append((event["type"], loop.time() - started))
         return arrivals
 
-    arrivals = asyncio.run(scenario())
+    arrivals = run_in_new_loop(scenario())
     assert [kind for kind, _ in arrivals] == ["stdout", "stdout", "status"]
     assert arrivals[0][1] < 1.0 < arrivals[1][1]
 
@@ -56,7 +53,7 @@ def test_cancelling_the_task_stops_the_code_and_removes_the_container():
                 break
             await asyncio.sleep(0.1)
 
-    asyncio.run(scenario())
+    run_in_new_loop(scenario())
     assert not container_exists(seen["name"])
     record = SandboxSession.objects.get(pk=seen["record"])
     assert (record.status, record.end_reason) == ("closed", "cancelled")
@@ -73,5 +70,5 @@ def test_an_exception_in_the_block_still_removes_the_container():
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        asyncio.run(scenario())
+        run_in_new_loop(scenario())
     assert not container_exists(seen["name"])

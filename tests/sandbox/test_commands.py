@@ -12,6 +12,7 @@ from django.core.management import call_command
 from sandbox.containers import CREATED_LABEL, LABEL, OWNER_LABEL, docker_client, remove_sandbox
 from sandbox.management.commands.sandbox_run import Command as RunCommand
 from sandbox.models import SandboxSession
+from tests.sandbox.engine import container_exists
 
 pytestmark = pytest.mark.usefixtures("sandbox_image")
 
@@ -98,7 +99,7 @@ def test_reap_removes_an_orphan_and_says_so(orphan):
     lines = out.splitlines()
     assert orphan in lines
     assert re.fullmatch(r"removed \d+ sandbox(es)?", lines[-1])
-    assert not docker_client().api.containers(all=True, filters={"name": orphan})
+    assert not container_exists(orphan)
 
 
 # The warm pool's thread writes to the database while the bench runs.

@@ -3,14 +3,11 @@
 import pytest
 
 from sandbox import pool
-from sandbox.containers import Spec, docker_client
+from sandbox.containers import Spec
 from sandbox.session import open_session, run_to_end
+from tests.sandbox.engine import container_exists
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
-
-
-def container_exists(name: str) -> bool:
-    return bool(docker_client().api.containers(all=True, filters={"name": name}))
 
 
 @pytest.fixture

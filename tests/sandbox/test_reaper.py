@@ -19,6 +19,7 @@ from sandbox.containers import (
 from sandbox.models import SandboxSession
 from sandbox.session import open_session
 from tests.config.test_settings import ROOT, clean_env
+from tests.sandbox.engine import container_exists, volume_exists
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
 
@@ -43,24 +44,16 @@ def leftover(sandbox_image):
         remove_sandbox(name)
 
 
-def exists(name: str) -> bool:
-    return bool(docker_client().api.containers(all=True, filters={"name": name}))
-
-
-def exists_volume(name: str) -> bool:
-    return bool(docker_client().api.volumes(filters={"name": name}).get("Volumes"))
-
-
 def test_it_removes_a_container_and_volume_whose_process_died(leftover):
     name = leftover("turnbox-sandbox-test-dead-owner", DEAD_OWNER)
     assert name in reaper.reap()
-    assert not exists(name) and not exists_volume(name)
+    assert not container_exists(name) and not volume_exists(name)
 
 
 def test_it_keeps_the_sandboxes_of_a_live_process(leftover):
     name = leftover("turnbox-sandbox-test-live-owner", owner_id())
     assert name not in reaper.reap()
-    assert exists(name)
+    assert container_exists(name)
 
 
 def test_another_hosts_sandbox_goes_only_when_older_than_the_limit(leftover, settings):
@@ -86,7 +79,7 @@ def test_a_live_session_survives_a_reap():
     with open_session(purpose="test") as session:
         name = session.sandbox.name
         reaper.reap()
-        assert exists(name)
+        assert container_exists(name)
         assert session.record.status == "open"
 
 
@@ -105,9 +98,9 @@ def test_a_crashed_process_leaves_nothing_once_the_reaper_ran(tmp_path, sandbox_
     finally:
         process.kill()  # no clean-up code of its own runs: a crash
         process.wait()
-    assert exists(name)
+    assert container_exists(name)
     assert name in reaper.reap()
-    assert not exists(name) and not exists_volume(name)
+    assert not container_exists(name) and not volume_exists(name)
 
 
 def owned_by(pid: int) -> list[str]:

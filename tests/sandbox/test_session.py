@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from sandbox.containers import docker_client
 from sandbox.models import Execution, SandboxSession
 from sandbox.session import SessionError, open_session, run_to_end
+from tests.sandbox.engine import container_exists, volume_exists
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
 
@@ -25,10 +25,6 @@ def run(events) -> tuple[list[dict], dict]:
 
 def text(events, stream="stdout") -> str:
     return "".join(e["text"] for e in events if e["type"] == stream)
-
-
-def container_exists(name: str) -> bool:
-    return bool(docker_client().api.containers(all=True, filters={"name": name}))
 
 
 # -- state -----------------------------------------------------------------------------
@@ -282,7 +278,7 @@ def test_the_container_is_gone_after_close():
         name = session.sandbox.name
         assert container_exists(name)
     assert not container_exists(name)
-    assert not docker_client().api.volumes(filters={"name": name}).get("Volumes")
+    assert not volume_exists(name)
 
 
 def test_the_container_is_gone_after_an_exception_in_the_block():
