@@ -1,11 +1,17 @@
 """The warm pool against a real Docker engine."""
 
+import subprocess
+import sys
+import time
+
 import pytest
 
 from sandbox import pool
 from sandbox.containers import Spec
 from sandbox.session import open_session, run_to_end
-from tests.sandbox.engine import container_exists
+from tests.config.test_asgi import free_port
+from tests.config.test_settings import ROOT, clean_env
+from tests.sandbox.engine import container_exists, owned_by
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
 
@@ -69,3 +75,28 @@ def test_no_pool_when_its_size_is_zero(settings):
     settings.TURNBOX_SANDBOX_POOL_SIZE = 0
     assert pool.start() is None
     assert pool.acquire(Spec.default()) is None
+
+
+def test_the_server_fills_its_pool_at_start_and_drains_it_at_shutdown(tmp_path, sandbox_image):
+    env = clean_env(tmp_path, TURNBOX_SANDBOX_POOL_SIZE="1", TURNBOX_SANDBOX_IMAGE=sandbox_image)
+    daphne = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-p", str(free_port()), "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        names = wait_for(lambda: owned_by(daphne.pid), seconds=60)
+    finally:
+        daphne.terminate()
+        daphne.wait(timeout=30)
+    assert len(names) == 1
+    assert not container_exists(names[0])
+
+
+def wait_for(found, seconds: float):
+    deadline = time.monotonic() + seconds
+    while not (result := found()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return result

@@ -19,7 +19,7 @@ from sandbox.containers import (
 from sandbox.models import SandboxSession
 from sandbox.session import open_session
 from tests.config.test_settings import ROOT, clean_env
-from tests.sandbox.engine import container_exists, volume_exists
+from tests.sandbox.engine import container_exists, owned_by, volume_exists
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
 
@@ -101,12 +101,3 @@ def test_a_crashed_process_leaves_nothing_once_the_reaper_ran(tmp_path, sandbox_
     assert container_exists(name)
     assert name in reaper.reap()
     assert not container_exists(name) and not volume_exists(name)
-
-
-def owned_by(pid: int) -> list[str]:
-    containers = docker_client().api.containers(all=True, filters={"label": LABEL})
-    return [
-        c["Names"][0].lstrip("/")
-        for c in containers
-        if c["Labels"].get(OWNER_LABEL, "").split("/")[1:2] == [str(pid)]
-    ]
