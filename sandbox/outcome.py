@@ -178,7 +178,8 @@ class Outcome:
         )
 
     def status_event(self) -> dict:
-        event = {"type": "status", "status": self.status, "duration_ms": self.duration_ms}
+        # A plain str, not the model's enum: events go out as JSON and into other processes.
+        event = {"type": "status", "status": str(self.status), "duration_ms": self.duration_ms}
         if self.message:
             event["message"] = self.message
         if self.exit_code is not None:

@@ -2,10 +2,12 @@
 
 The tests marked with the `runtime` fixture run under runc and under gVisor (runsc)."""
 
+import json
 import time
 
 import pytest
 
+from sandbox.containers import SandboxUnavailable
 from sandbox.models import Execution, SandboxSession
 from sandbox.session import SessionError, open_session, run_to_end
 from tests.sandbox.engine import container_exists, volume_exists
@@ -287,6 +289,22 @@ def test_the_container_is_gone_after_an_exception_in_the_block():
         raise ZeroDivisionError
     assert not container_exists(name)
     assert SandboxSession.objects.get(pk=session.record.pk).end_reason == "error"
+
+
+def test_a_session_that_cannot_start_says_why_and_is_recorded(settings, team):
+    settings.TURNBOX_SANDBOX_IMAGE = "turnbox-sandbox:does-not-exist"
+    opening = open_session(workspace=team.workspace, purpose="test")
+    with pytest.raises(SandboxUnavailable, match="build_sandbox_image"), opening:
+        pass
+    record = SandboxSession.objects.get(workspace=team.workspace)
+    assert (record.status, record.end_reason) == ("closed", "start_failed")
+
+
+def test_status_events_are_plain_json():
+    with open_session(purpose="test") as session:
+        events = list(session.python("print('a')"))
+    assert json.loads(json.dumps(events)) == events
+    assert type(events[-1]["status"]) is str
 
 
 def test_a_closed_session_refuses_more_work():
