@@ -265,8 +265,6 @@ class Bridge:
             self.interrupt(hard=False)
         elif op == "kill" and self.current:
             self.interrupt(hard=True)
-        elif op == "ping":
-            emit({"type": "pong", "id": request.get("id")})
 
     def interrupt(self, hard):
         _, task, process = self.current
