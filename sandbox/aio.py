@@ -14,6 +14,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from django.db import connections
+
 from sandbox.models import SandboxSession
 from sandbox.session import Session, end_reason_for
 
@@ -45,6 +47,7 @@ class AsyncSession:
             except BaseException as exc:  # handed to the awaiting task, which raises it
                 loop.call_soon_threadsafe(handoff.put_nowait, exc)
             finally:
+                connections.close_all()
                 loop.call_soon_threadsafe(handoff.put_nowait, _DONE)
 
         worker = threading.Thread(target=pump, name="sandbox-execution", daemon=True)
@@ -64,7 +67,7 @@ class AsyncSession:
 @asynccontextmanager
 async def open_session_async(**options) -> AsyncIterator[AsyncSession]:
     """Opens a session in a thread; closes it (container removed) however the block ends."""
-    opening = asyncio.ensure_future(asyncio.to_thread(Session.open, **options))
+    opening = asyncio.ensure_future(asyncio.to_thread(_own_connections, Session.open, **options))
     try:
         session = await asyncio.shield(opening)
     except asyncio.CancelledError:
@@ -78,10 +81,20 @@ async def open_session_async(**options) -> AsyncIterator[AsyncSession]:
         reason = end_reason_for(exc)
         raise
     finally:
-        await asyncio.shield(asyncio.to_thread(session.close, reason))
+        await asyncio.shield(asyncio.to_thread(_own_connections, session.close, reason))
+
+
+def _own_connections(function, *args, **kwargs):
+    """Runs in a worker thread, then closes the database connections Django opened for
+    that thread: it would keep them open for as long as the thread lives."""
+    try:
+        return function(*args, **kwargs)
+    finally:
+        connections.close_all()
 
 
 def _close_when_opened(opening: asyncio.Future) -> None:
     if not opening.cancelled() and opening.exception() is None:
+        close = opening.result().close
         reason = SandboxSession.EndReason.CANCELLED
-        threading.Thread(target=opening.result().close, args=(reason,), daemon=True).start()
+        threading.Thread(target=_own_connections, args=(close, reason), daemon=True).start()

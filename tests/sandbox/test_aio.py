@@ -3,10 +3,11 @@
 import asyncio
 
 import pytest
+from django.db import connection
 
 from sandbox.aio import open_session_async
 from sandbox.models import Execution, SandboxSession
-from tests.conftest import run_in_new_loop
+from tests.conftest import postgres_only, run_in_new_loop
 from tests.sandbox.engine import container_exists
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sandbox_image")]
@@ -72,3 +73,22 @@ def test_an_exception_in_the_block_still_removes_the_container():
     with pytest.raises(RuntimeError):
         run_in_new_loop(scenario())
     assert not container_exists(seen["name"])
+
+
+@postgres_only
+def test_worker_threads_give_their_database_connections_back():
+    def connected() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    async def scenario():
+        async with open_session_async(purpose="test") as session:
+            async for _ in session.python("print(1)"):
+                pass
+
+    before = connected()
+    run_in_new_loop(scenario())
+    assert connected() == before
