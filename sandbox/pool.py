@@ -13,6 +13,7 @@ import time
 from collections import deque
 
 from django.conf import settings
+from django.db import connections
 
 from sandbox import reaper
 from sandbox.containers import Sandbox, SandboxUnavailable, Spec, start_sandbox
@@ -132,6 +133,9 @@ class WarmPool:
             reaper.reap()
         except Exception:
             logger.exception("The sandbox reaper failed; it runs again later.")
+        finally:
+            # Minutes pass until the next reap: no connection is kept open (or goes stale).
+            connections.close_all()
 
 
 _pool: WarmPool | None = None
