@@ -144,10 +144,8 @@ class Sandbox:
         self.name = name
         self.container = container
         self.channel = channel
-        self.ready_ms: float | None = None
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-        started = time.monotonic()
         try:
             self.channel.wait_ready(timeout)
         except (ChannelClosed, TimeoutError) as exc:
@@ -155,7 +153,6 @@ class Sandbox:
             raise SandboxUnavailable(
                 f"The sandbox did not start ({exc}). " + " ".join(detail)
             ) from exc
-        self.ready_ms = (time.monotonic() - started) * 1000
 
     def alive(self) -> bool:
         return not self.channel.closed

@@ -97,10 +97,6 @@ class Outcome:
         return {"type": "error", **self.error}
 
     # -- the end -----------------------------------------------------------------------
-    def add_dropped(self, size: int) -> None:
-        """Counts output the bridge dropped at its end."""
-        self.dropped_bytes += max(size, 0)
-
     def truncation_notice(self) -> dict | None:
         if not self.dropped_bytes:
             return None
@@ -115,6 +111,8 @@ class Outcome:
         """Settles status and message from the bridge's status report."""
         reported = report.get("status")
         code = report.get("exit_code")
+        dropped = report.get("dropped_bytes")  # what the bridge's own cap held back
+        self.dropped_bytes += dropped if isinstance(dropped, int) and dropped > 0 else 0
         self.exit_code = code if isinstance(code, int) and self.kind == "shell" else None
         if phase != RUNNING:
             self._timed_out(kernel_lost=bool(report.get("kernel_lost")) or phase == KILLED)

@@ -169,7 +169,6 @@ class Session:
             if event["type"] == "status":
                 outcome.duration_ms = round((time.monotonic() - started) * 1000)
                 self._restarts_due += 1 if event.get("kernel_lost") is True else 0
-                outcome.add_dropped(_int(event.get("dropped_bytes")))
                 outcome.finish(event, phase)
                 return
             if (cleaned := outcome.accept(event, phase)) is not None:
@@ -279,7 +278,3 @@ def run_to_end(events: Iterator[dict], on_event=None) -> dict:
         if event["type"] == "status":
             status = event
     return status
-
-
-def _int(value) -> int:
-    return value if isinstance(value, int) else 0
