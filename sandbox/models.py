@@ -90,3 +90,18 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} execution {self.pk}"
+
+
+class SandboxPolicy(models.Model):
+    """A workspace's sandbox maximums, set by its admins. Agents choose limits within
+    them. A workspace without a row gets the operator's defaults (settings)."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="sandbox_policy"
+    )
+    max_timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"sandbox policy of {self.workspace}"
