@@ -59,9 +59,7 @@ class Conversation(models.Model):
     """Private to the person who started it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(
-        Workspace, on_delete=models.CASCADE, related_name="conversations"
-    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="conversations")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="conversations")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
@@ -163,6 +161,9 @@ class Message(models.Model):
         ordering = ["turn", "seq"]
         constraints = [models.UniqueConstraint(fields=["turn", "seq"], name="unique_message_seq")]
 
+    def __str__(self) -> str:
+        return f"{self.role} message {self.seq} of {self.turn_id}"
+
 
 class ToolCall(models.Model):
     class Status(models.TextChoices):
@@ -194,3 +195,6 @@ class ToolCall(models.Model):
     class Meta:
         ordering = ["turn", "seq"]
         constraints = [models.UniqueConstraint(fields=["turn", "seq"], name="unique_tool_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.name} call {self.seq} of {self.turn_id}"

@@ -1,2 +1,11 @@
-# Websocket routes; apps add theirs here as they gain consumers.
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from agents.consumers import ConversationConsumer
+
+websocket_urlpatterns = [
+    path(
+        "ws/w/<slug:ws>/conversations/<uuid:pk>/",
+        ConversationConsumer.as_asgi(),
+        name="conversation_socket",
+    ),
+]

@@ -214,6 +214,15 @@ CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Where agent turns run: "inprocess" (an asyncio task in the Daphne process) or
+# "celery" (a worker; events reach browsers through the Redis channel layer).
+TURNBOX_TURN_RUNNER = env.str(
+    "TURNBOX_TURN_RUNNER", default="inprocess" if CELERY_TASK_ALWAYS_EAGER else "celery"
+)
+if TURNBOX_TURN_RUNNER not in ("inprocess", "celery"):
+    raise ImproperlyConfigured(
+        f"TURNBOX_TURN_RUNNER must be 'inprocess' or 'celery', not {TURNBOX_TURN_RUNNER!r}."
+    )
 
 # HTTPS: on in production (behind TLS); off for the embedded default on localhost.
 HTTPS = env.bool("TURNBOX_HTTPS", default=False)

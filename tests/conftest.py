@@ -30,6 +30,19 @@ def _isolated_storage(settings, tmp_path) -> None:
     }
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite's test database is a file, not memory: the ASGI live server runs in another
+    process and must see the same data."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("db") / "test.sqlite3"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _no_warm_pool(settings) -> None:
     # A pool starts containers in the background; only the tests that want one get one.
@@ -157,6 +170,59 @@ def browser() -> Iterator:
 @pytest.fixture
 def page(browser, live_server) -> Iterator:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def asgi_live_server(transactional_db, settings) -> Iterator["AsgiLiveServer"]:
+    """The real ASGI application (HTTP and websockets) served by Daphne in a child
+    process, as production runs it. The child is forked, so it sees this test's settings
+    and its test database (a file: see django_db_modify_db_settings)."""
+    from functools import partial
+
+    from channels.routing import get_default_application
+    from channels.testing.live import set_database_connection
+    from daphne.testing import DaphneProcess
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    def make_application():
+        return ASGIStaticFilesHandler(get_default_application())
+
+    process = DaphneProcess(
+        "127.0.0.1", partial(_call, make_application), setup=set_database_connection
+    )
+    process.start()
+    if not process.ready.wait(timeout=30):
+        process.terminate()
+        pytest.fail("Daphne did not start listening within 30 seconds.")
+    try:
+        yield AsgiLiveServer(f"http://127.0.0.1:{process.port.value}")
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+def _call(function):
+    return function()
+
+
+@dataclass(frozen=True)
+class AsgiLiveServer:
+    url: str
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+
+@pytest.fixture
+def asgi_page(browser, asgi_live_server) -> Iterator:
+    context = browser.new_context(
+        base_url=asgi_live_server.url, viewport={"width": 1280, "height": 900}
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page

@@ -1,0 +1,93 @@
+"""The conversation websocket (protocol: docs/agents.md)."""
+
+from channels.db import database_sync_to_async as db
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import ValidationError
+
+from agents import runner
+from agents import services_playground as services
+from agents.events import group_name
+from agents.models import Turn
+from agents.selectors_playground import conversation_for_socket
+
+REFUSED = 4403
+
+
+class ConversationConsumer(AsyncJsonWebsocketConsumer):
+    conversation = None
+    started: set
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.started = set()
+        self.conversation = await db(conversation_for_socket)(
+            user=self.scope.get("user"), workspace_slug=kwargs["ws"], pk=kwargs["pk"]
+        )
+        if self.conversation is None:
+            # Same answer for "no such conversation" and "not yours": nothing to probe.
+            await self.close(code=REFUSED)
+            return
+        await self.channel_layer.group_add(group_name(self.conversation.pk), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.conversation is None:
+            return
+        await self.channel_layer.group_discard(group_name(self.conversation.pk), self.channel_name)
+        # A turn this socket started stops with it: nobody is left to watch it run.
+        for turn_id in self.started:
+            await db(_request_stop)(turn_id, Turn.Status.DISCONNECTED)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "send":
+            await self._send_message(content.get("text"))
+        elif kind == "stop":
+            await self._stop()
+        else:
+            await self.send_json({"type": "error", "message": "Unknown request."})
+
+    async def _send_message(self, text) -> None:
+        if not isinstance(text, str):
+            await self.send_json({"type": "error", "message": "Type a message first."})
+            return
+        try:
+            turn = await db(services.turn_create)(conversation=self.conversation, text=text)
+        except ValidationError as error:
+            await self.send_json({"type": "error", "message": " ".join(error.messages)})
+            return
+        self.started.add(turn.pk)
+        await runner.turn_dispatch(turn_id=turn.pk, conversation_id=self.conversation.pk)
+
+    async def _stop(self) -> None:
+        turn = await db(_running_turn)(self.conversation)
+        if turn is not None:
+            await db(_request_stop)(turn.pk, Turn.Status.CANCELLED)
+            runner.turn_cancel_local(turn.pk)
+
+    async def turn_event(self, message: dict) -> None:
+        event = message["event"]
+        if event.get("type") == "turn_finished":
+            self.started.discard(_uuid(event.get("turn")))
+        await self.send_json(event)
+
+
+def _running_turn(conversation):
+    from agents.selectors_playground import running_turn
+
+    return running_turn(conversation=conversation)
+
+
+def _request_stop(turn_id, why: str) -> None:
+    turn = Turn.objects.filter(pk=turn_id).first()
+    if turn is not None:
+        services.turn_request_stop(turn=turn, why=why)
+
+
+def _uuid(value):
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None

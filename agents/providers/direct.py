@@ -1,0 +1,127 @@
+"""Direct mode: no LLM, no key, no network. It runs the fenced ```python and ```bash
+blocks of the user's message in order, and understands ``/upload`` and ``/download``
+lines. Every reply says that no model is involved."""
+
+import re
+import shlex
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from agents import tools
+from agents.providers.base import (
+    ChatMessage,
+    Finish,
+    ProviderEvent,
+    TextDelta,
+    ToolCallRequest,
+    ToolSpec,
+)
+
+LABEL = "Direct mode (no LLM)"
+_FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_LANGUAGES = {"python": tools.PYTHON, "py": tools.PYTHON, "python3": tools.PYTHON}
+_LANGUAGES |= {"bash": tools.SHELL, "sh": tools.SHELL, "shell": tools.SHELL}
+USAGE = (
+    "Put code in ```python or ```bash blocks and I run them in order, or use "
+    "`/upload DRIVE_PATH [SANDBOX_PATH]` and "
+    "`/download SANDBOX_PATH DRIVE_PATH [--replace]`."
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    arguments: dict
+    problem: str = ""
+
+
+def actions_of(text: str) -> list[Action]:
+    """The message's code blocks and commands, in the order they appear."""
+    found: list[tuple[int, Action]] = []
+    for match in _FENCE.finditer(text):
+        name = _LANGUAGES.get(match.group(1).lower())
+        if name:
+            key = "code" if name == tools.PYTHON else "command"
+            found.append((match.start(), Action(name, {key: match.group(2)})))
+    outside = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    offset = 0
+    for line in outside.splitlines(keepends=True):
+        if action := _command(line.strip()):
+            found.append((offset, action))
+        offset += len(line)
+    return [action for _, action in sorted(found, key=lambda pair: pair[0])]
+
+
+def _command(line: str) -> Action | None:
+    if not line.startswith(("/upload", "/download")):
+        return None
+    try:
+        words = shlex.split(line)
+    except ValueError as error:
+        return Action("", {}, problem=f"Could not read `{line}`: {error}.")
+    verb, args = words[0], words[1:]
+    if verb == "/upload" and len(args) in (1, 2):
+        arguments = {"drive_path": args[0]} | ({"sandbox_path": args[1]} if len(args) == 2 else {})
+        return Action(tools.UPLOAD, arguments)
+    if verb == "/download":
+        replace = "--replace" in args
+        paths = [a for a in args if a != "--replace"]
+        if len(paths) == 2:
+            arguments = {"sandbox_path": paths[0], "drive_path": paths[1], "replace": replace}
+            return Action(tools.DOWNLOAD, arguments)
+    if verb in ("/upload", "/download"):
+        return Action("", {}, problem=f"`{line}` is not understood. {USAGE}")
+    return None
+
+
+class DirectProvider:
+    label = LABEL
+
+    def __init__(self, *, code_execution: bool):
+        self.code_execution = code_execution
+
+    async def stream(
+        self, *, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
+    ) -> AsyncIterator[ProviderEvent]:
+        last_user = max(i for i, m in enumerate(messages) if m.role == "user")
+        actions = actions_of(messages[last_user].content)
+        results = [m for m in messages[last_user + 1 :] if m.role == "tool"]
+        for text in _reply(actions, results, self.code_execution):
+            yield TextDelta(text)
+        done = len(results)
+        if self.code_execution and done < len(actions) and not _failed(results):
+            action = actions[done]
+            if not action.problem:
+                yield ToolCallRequest(
+                    id=f"direct-{done + 1}", name=action.name, arguments=action.arguments
+                )
+                yield Finish("tool_calls")
+                return
+        yield Finish("stop")
+
+
+def _failed(results: list[ChatMessage]) -> bool:
+    return bool(results) and not results[-1].content.startswith("status: ok")
+
+
+def _reply(actions: list[Action], results: list[ChatMessage], code_execution: bool) -> list[str]:
+    done, total = len(results), len(actions)
+    if not actions:
+        return [f"{LABEL}: no model reads your message. {USAGE}"]
+    if not code_execution:
+        return [
+            f"{LABEL}: this agent's code execution is off, so nothing ran. An admin "
+            "switches it on in the agent's Code Execution tab."
+        ]
+    texts = [f"{LABEL}: running {_count(total)} from your message, in order.\n"] if not done else []
+    if _failed(results):
+        return [f"\nStopped after step {done} of {total}: it did not succeed (see its output)."]
+    if done < total and (problem := actions[done].problem):
+        return [*texts, f"\nStopped at step {done + 1} of {total}: {problem}"]
+    if done == total:
+        return [f"\nDone: {_count(total)} ran. No LLM was involved."]
+    return texts
+
+
+def _count(total: int) -> str:
+    return "1 step" if total == 1 else f"{total} steps"

@@ -1,0 +1,247 @@
+"""A turn's sandbox: opened at the first code tool call, closed when the turn ends.
+
+``TurnSandbox.run_tool`` runs one code tool call, streams what the browser shows
+through ``emit``, and returns what the model and the records keep.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async as db
+from django.db import connections
+from django.urls import reverse
+
+from agents import services_playground as services
+from agents import tools
+from agents.models import Turn
+from agents.providers.base import ToolCallRequest
+from connections.selectors import workspace_has_active_pixelml
+from drive.selectors import drive_file_get
+from sandbox.aio import AsyncSession, open_session_async
+from sandbox.models import Execution
+from sandbox.selectors import sandbox_maximums
+from sandbox.transfer import download_from_session, upload_to_session
+
+Emit = Callable[..., Awaitable[None]]
+NO_PIXELML = (
+    "Code execution is not available: this workspace has no active PixelML connection. "
+    "A workspace admin adds one under Connections."
+)
+AGENT_OFF = "Code execution is switched off for this agent."
+
+
+@dataclass
+class ToolOutcome:
+    status: str
+    result: str
+    message: str = ""
+    log: tools.OutputLog = field(default_factory=tools.OutputLog)
+    execution_id: int | None = None
+    duration_ms: int | None = None
+
+
+class TurnSandbox:
+    def __init__(self, *, turn: Turn, allowed: bool, refusal: str, limits: dict):
+        self.turn = turn
+        self.allowed = allowed
+        self.refusal = refusal
+        self.limits = limits
+        self.active_ms = 0
+        self._session: AsyncSession | None = None
+        self._stack = contextlib.AsyncExitStack()
+
+    @classmethod
+    def for_turn(cls, turn: Turn) -> "TurnSandbox":
+        """Reads the agent's switch and the workspace's PixelML state as the turn starts."""
+        agent, workspace = turn.conversation.agent, turn.conversation.workspace
+        refusal = ""
+        if not agent.code_execution:
+            refusal = AGENT_OFF
+        elif not workspace_has_active_pixelml(workspace=workspace):
+            refusal = NO_PIXELML
+        maximums = sandbox_maximums(workspace=workspace)
+        timeout = min(agent.timeout_seconds or maximums.timeout_seconds, maximums.timeout_seconds)
+        memory = min(agent.memory_mb or maximums.memory_mb, maximums.memory_mb)
+        limits = {"timeout": timeout, "memory_mb": memory}
+        return cls(turn=turn, allowed=not refusal, refusal=refusal, limits=limits)
+
+    async def session(self) -> AsyncSession:
+        if self._session is None:
+            conversation = self.turn.conversation
+            opening = open_session_async(
+                workspace=conversation.workspace,
+                started_by=conversation.user,
+                purpose="turn",
+                **self.limits,
+            )
+            self._session = await self._stack.enter_async_context(opening)
+            await db(services.turn_attach_session)(turn=self.turn, session=self._session.record)
+        return self._session
+
+    async def close(self) -> None:
+        await asyncio.shield(self._stack.aclose())
+
+    # -- tools ----------------------------------------------------------------------------
+    async def run_tool(
+        self, call: ToolCallRequest, *, emit: Emit, log: tools.OutputLog
+    ) -> ToolOutcome:
+        """``log`` collects what the browser was shown, also when the call is cancelled."""
+        outcome = await self._run_tool(call, emit, log)
+        outcome.log = log
+        return outcome
+
+    async def _run_tool(self, call: ToolCallRequest, emit: Emit, log) -> ToolOutcome:
+        if call.arguments_error:
+            return _refused(f"The arguments were not valid: {call.arguments_error}")
+        if call.name not in tools.CODE_TOOLS:
+            return _refused(f"There is no tool named {call.name!r}.")
+        if not self.allowed:
+            log.notice(self.refusal)
+            await emit("notice", text=self.refusal)
+            return _refused(self.refusal)
+        try:
+            session = await self.session()
+        except Exception as error:
+            message = f"The sandbox could not start: {error}"
+            log.notice(message)
+            await emit("notice", text=message)
+            return _refused(message)
+        if call.name in (tools.PYTHON, tools.SHELL):
+            return await self._execute(session, call, emit, log)
+        return await self._transfer(session, call, emit, log)
+
+    async def _execute(self, session: AsyncSession, call: ToolCallRequest, emit: Emit, log):
+        kind, key = (
+            (tools.PYTHON, "code") if call.name == tools.PYTHON else (tools.SHELL, "command")
+        )
+        source = call.arguments.get(key)
+        if not isinstance(source, str) or not source.strip():
+            return _refused(f"{call.name} needs a non-empty {key!r} string.")
+        summary, outcome = tools.ExecutionSummary(), ToolOutcome(status="error", result="", log=log)
+        run = session.python if kind == tools.PYTHON else session.shell
+        try:
+            async for event in run(source):
+                summary.add(event)
+                await _show(event, outcome.log, emit)
+        except asyncio.CancelledError:
+            outcome.log.notice("Stopped.")
+            raise
+        finally:
+            self.active_ms += summary.status.get("duration_ms", 0)
+        summary.files = await tools.files_changed(session.session.sandbox.container)
+        return await self._finish(outcome, summary, kind, session)
+
+    async def _finish(self, outcome, summary, kind, session) -> ToolOutcome:
+        status = summary.status
+        outcome.status = status.get("status", "error")
+        outcome.message = status.get("message", "")
+        outcome.duration_ms = status.get("duration_ms")
+        outcome.result = tools.execution_result(summary, kind=kind)
+        outcome.execution_id = await db(_last_execution)(session.record.pk)
+        return outcome
+
+    async def _transfer(self, session: AsyncSession, call: ToolCallRequest, emit: Emit, log):
+        args, workspace = call.arguments, self.turn.conversation.workspace
+        if call.name == tools.UPLOAD:
+            missing = [k for k in ("drive_path",) if not isinstance(args.get(k), str)]
+        else:
+            missing = [
+                k for k in ("sandbox_path", "drive_path") if not isinstance(args.get(k), str)
+            ]
+        if missing:
+            return _refused(f"{call.name} needs {', '.join(missing)} (a string).")
+        event = await asyncio.to_thread(_own_connections, self._transfer_sync, session, call)
+        self.active_ms += event.get("duration_ms", 0)
+        outcome = ToolOutcome(
+            status=event.get("status", "error"),
+            result=tools.transfer_result(event),
+            message=event.get("message", ""),
+            duration_ms=event.get("duration_ms"),
+            log=log,
+        )
+        outcome.log.notice(outcome.message)
+        await emit("notice", text=outcome.message)
+        if call.name == tools.DOWNLOAD and outcome.status == "ok":
+            url = await db(_drive_url)(workspace, event["path"])
+            outcome.log.file(event["path"], url)
+            await emit("file", path=event["path"], url=url)
+        outcome.execution_id = await db(_last_execution)(session.record.pk)
+        return outcome
+
+    def _transfer_sync(self, session: AsyncSession, call: ToolCallRequest) -> dict:
+        args, conversation = call.arguments, self.turn.conversation
+        if call.name == tools.UPLOAD:
+            return upload_to_session(
+                session.session,
+                workspace=conversation.workspace,
+                drive_path=args["drive_path"],
+                sandbox_path=args.get("sandbox_path") or None,
+            )
+        return download_from_session(
+            session.session,
+            workspace=conversation.workspace,
+            sandbox_path=args["sandbox_path"],
+            drive_path=args["drive_path"],
+            replace=args.get("replace") is True,
+            user=conversation.user,
+        )
+
+
+def _refused(message: str) -> ToolOutcome:
+    return ToolOutcome(status="error", result=f"status: error\n{message}", message=message)
+
+
+async def _show(event: dict, log: tools.OutputLog, emit: Emit) -> None:
+    """Forwards one sandbox event to the browser and keeps it for the history."""
+    kind = event.get("type")
+    if kind in ("stdout", "stderr"):
+        log.text(kind, event.get("text", ""))
+        await emit(kind, text=event.get("text", ""))
+    elif kind == "error":
+        text = "\n".join(event.get("traceback") or [f"{event.get('ename')}: {event.get('evalue')}"])
+        log.text("stderr", text + "\n")
+        await emit("stderr", text=text + "\n")
+    elif kind in ("display", "result"):
+        await _show_display(event.get("data") or {}, log, emit)
+    elif kind == "network_blocked":
+        log.notice(event.get("message", ""))
+        await emit("notice", text=event.get("message", ""))
+
+
+async def _show_display(data: dict, log: tools.OutputLog, emit: Emit) -> None:
+    if not isinstance(data, dict):
+        data = {"text/plain": str(data)}
+    mime = next((m for m in tools.IMAGE_MIMES if m in data), None)
+    if mime:
+        log.image(mime, data[mime])
+        await emit("display", mime=mime, data=data[mime])
+    elif "text/html" in data:
+        await emit("display", mime="text/html", data=data["text/html"])
+        log.text("stdout", str(data.get("text/plain", "")) + "\n")
+    elif "text/plain" in data:
+        text = str(data["text/plain"]) + "\n"
+        log.text("stdout", text)
+        await emit("stdout", text=text)
+
+
+def _last_execution(session_id) -> int | None:
+    return (
+        Execution.objects.filter(session_id=session_id)
+        .order_by("-started_at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _drive_url(workspace, path: str) -> str:
+    drive_file = drive_file_get(workspace=workspace, path=path)
+    return reverse("drive:download", kwargs={"ws": workspace.slug, "pk": drive_file.pk})
+
+
+def _own_connections(function, *args):
+    try:
+        return function(*args)
+    finally:
+        connections.close_all()

@@ -1,0 +1,156 @@
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from agents.models import Agent, Conversation, Message, ToolCall, Turn
+from sandbox.models import SandboxSession
+from workspaces.models import User, Workspace
+
+MAX_MESSAGE_CHARS = 100_000
+TITLE_CHARS = 80
+
+
+class TurnAlreadyRunning(ValidationError):
+    pass
+
+
+@transaction.atomic
+def conversation_create(*, workspace: Workspace, agent: Agent, user: User) -> Conversation:
+    if agent.workspace_id != workspace.pk:
+        raise ValidationError("That agent is not in this workspace.")
+    return Conversation.objects.create(workspace=workspace, agent=agent, user=user)
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    if conversation.turns.filter(status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]).exists():
+        raise TurnAlreadyRunning("Stop the running turn before deleting the conversation.")
+    conversation.delete()
+
+
+def turn_create(*, conversation: Conversation, text: str) -> Turn:
+    text = text.strip()
+    if not text:
+        raise ValidationError("Type a message first.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValidationError(f"A message can have at most {MAX_MESSAGE_CHARS:,} characters.")
+    try:
+        return _turn_insert(conversation, text)
+    except IntegrityError:
+        # The partial unique constraint: another turn of this conversation is open.
+        raise TurnAlreadyRunning(
+            "A turn is still running in this conversation: wait for it or press Stop."
+        ) from None
+
+
+@transaction.atomic
+def _turn_insert(conversation: Conversation, text: str) -> Turn:
+    last = conversation.turns.aggregate(last=Max("index"))["last"]
+    now = timezone.now()
+    turn = Turn.objects.create(conversation=conversation, index=(last or 0) + 1, user_message=text)
+    fields = {"updated_at": now}
+    if not conversation.title:
+        fields["title"] = " ".join(text.split())[:TITLE_CHARS]
+    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    return turn
+
+
+@transaction.atomic
+def turn_start(*, turn: Turn) -> bool:
+    """Marks a queued turn running; False when it was stopped before it could start."""
+    now = timezone.now()
+    started = Turn.objects.filter(pk=turn.pk, status=Turn.Status.QUEUED, stop_requested="").update(
+        status=Turn.Status.RUNNING, started_at=now
+    )
+    turn.status, turn.started_at = Turn.Status.RUNNING, now
+    return bool(started)
+
+
+@transaction.atomic
+def turn_attach_session(*, turn: Turn, session: SandboxSession) -> None:
+    Turn.objects.filter(pk=turn.pk).update(sandbox_session=session)
+    turn.sandbox_session = session
+
+
+@transaction.atomic
+def turn_add_usage(*, turn: Turn, input_tokens: int, output_tokens: int) -> None:
+    Turn.objects.filter(pk=turn.pk).update(
+        steps=F("steps") + 1,
+        input_tokens=F("input_tokens") + input_tokens,
+        output_tokens=F("output_tokens") + output_tokens,
+    )
+    turn.steps += 1
+    turn.input_tokens += input_tokens
+    turn.output_tokens += output_tokens
+
+
+@transaction.atomic
+def turn_finish(*, turn: Turn, status: str, message: str = "") -> Turn:
+    """Ends a turn once: a turn already finished keeps its first ending."""
+    now = timezone.now()
+    Turn.objects.filter(pk=turn.pk, status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]).update(
+        status=status, error_message=message, ended_at=now
+    )
+    Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
+    turn.refresh_from_db()
+    return turn
+
+
+@transaction.atomic
+def turn_request_stop(*, turn: Turn, why: str = Turn.Status.CANCELLED) -> bool:
+    """Asks whoever runs the turn to stop it; a queued turn ends at once."""
+    Turn.objects.filter(pk=turn.pk, status=Turn.Status.QUEUED).update(
+        status=why, stop_requested=why, ended_at=timezone.now()
+    )
+    return bool(
+        Turn.objects.filter(pk=turn.pk, status=Turn.Status.RUNNING, stop_requested="").update(
+            stop_requested=why
+        )
+    )
+
+
+@transaction.atomic
+def message_add(
+    *,
+    turn: Turn,
+    role: str,
+    content: str = "",
+    tool_calls: list[dict] | None = None,
+    tool_call_id: str = "",
+) -> Message:
+    seq = (turn.messages.aggregate(last=Max("seq"))["last"] or 0) + 1
+    return Message.objects.create(
+        turn=turn,
+        seq=seq,
+        role=role,
+        content=content,
+        tool_calls=tool_calls or [],
+        tool_call_id=tool_call_id,
+    )
+
+
+@transaction.atomic
+def tool_call_start(*, turn: Turn, call_id: str, name: str, arguments: dict) -> ToolCall:
+    seq = (turn.tool_calls.aggregate(last=Max("seq"))["last"] or 0) + 1
+    return ToolCall.objects.create(
+        turn=turn, seq=seq, call_id=call_id[:100], name=name[:100], arguments=arguments
+    )
+
+
+@transaction.atomic
+def tool_call_finish(
+    *,
+    call: ToolCall,
+    status: str,
+    result: str,
+    output: list[dict],
+    execution_id: int | None = None,
+    duration_ms: int | None = None,
+) -> None:
+    now = timezone.now()
+    if duration_ms is None:
+        duration_ms = int((now - call.started_at).total_seconds() * 1000)
+    call.status, call.result, call.output = status, result, output
+    call.execution_id, call.ended_at, call.duration_ms = execution_id, now, duration_ms
+    call.save(update_fields=["status", "result", "output", "execution", "ended_at", "duration_ms"])
