@@ -1,0 +1,198 @@
+"""The conversation websocket: who may connect, what a turn sends, and stopping."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.test import Client
+
+from agents.models import Conversation, Turn
+from config.routing import websocket_urlpatterns
+from sandbox.models import SandboxSession
+from tests.conftest import run_in_new_loop
+from tests.sandbox.engine import container_exists
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+
+def path_of(conversation: Conversation, slug: str | None = None) -> str:
+    return f"/ws/w/{slug or conversation.workspace.slug}/conversations/{conversation.pk}/"
+
+
+def communicator(conversation, user, slug=None) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path_of(conversation, slug))
+    socket.scope["user"] = user
+    return socket
+
+
+async def receive_until(socket, event_type: str, timeout: float = 20) -> list[dict]:
+    events = []
+    while True:
+        event = await socket.receive_json_from(timeout=timeout)
+        events.append(event)
+        if event["type"] == event_type:
+            return events
+
+
+def refused(conversation, user, slug=None) -> tuple[bool, int | None]:
+    async def attempt():
+        socket = communicator(conversation, user, slug)
+        connected, code = await socket.connect()
+        await socket.disconnect()
+        return connected, code
+
+    return run_in_new_loop(attempt())
+
+
+def test_the_owner_connects(conversation):
+    assert refused(conversation, conversation.user) == (True, None)
+
+
+def test_another_workspace_member_is_refused(conversation, other_team):
+    assert refused(conversation, other_team.admin) == (False, 4403)
+    assert refused(conversation, other_team.admin, slug=other_team.workspace.slug) == (False, 4403)
+
+
+def test_another_member_of_the_same_workspace_is_refused(conversation, paid_team):
+    assert refused(conversation, paid_team.admin) == (False, 4403)
+
+
+def test_an_anonymous_visitor_is_refused(conversation):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert refused(conversation, AnonymousUser()) == (False, 4403)
+
+
+def test_a_former_member_is_refused(conversation, paid_team):
+    paid_team.workspace.memberships.filter(user=conversation.user).delete()
+    assert refused(conversation, conversation.user) == (False, 4403)
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_a_turn_streams_its_events_in_order(conversation):
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        code = "import time\nprint('one', flush=True)\ntime.sleep(0.5)\nprint('two')"
+        await socket.send_json_to({"type": "send", "text": f"```python\n{code}\n```"})
+        events = await receive_until(socket, "turn_finished")
+        await socket.disconnect()
+        return events
+
+    events = run_in_new_loop(chat())
+
+    types = [e["type"] for e in events]
+    assert types[0] == "turn_started"
+    assert types.index("tool_started") < types.index("stdout") < types.index("tool_finished")
+    chunks = [e["text"] for e in events if e["type"] == "stdout"]
+    assert "".join(chunks) == "one\ntwo\n"
+    assert len(chunks) == 2, "each print arrives as it happens"
+    assert events[-1]["status"] == "answered"
+    assert {e["turn"] for e in events} == {events[0]["turn"]}
+
+
+def test_a_second_message_while_a_turn_runs_is_refused(conversation):
+    Turn.objects.create(conversation=conversation, index=1, user_message="x", status="running")
+
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        await socket.send_json_to({"type": "send", "text": "another"})
+        event = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return event
+
+    event = run_in_new_loop(chat())
+    assert event["type"] == "error"
+    assert "still running" in event["message"]
+
+
+def test_an_empty_message_is_refused(conversation):
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        await socket.send_json_to({"type": "send", "text": "   "})
+        event = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return event
+
+    assert run_in_new_loop(chat()) == {"type": "error", "message": "Type a message first."}
+    assert not Turn.objects.exists()
+
+
+LONG_LOOP = "```python\nimport time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)\n```"
+
+
+def _turn_session(turn_id) -> SandboxSession:
+    return Turn.objects.select_related("sandbox_session").get(pk=turn_id).sandbox_session
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_stop_ends_the_turn_and_removes_its_sandbox(conversation):
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        await socket.send_json_to({"type": "send", "text": LONG_LOOP})
+        await receive_until(socket, "stdout")
+        await socket.send_json_to({"type": "stop"})
+        events = await receive_until(socket, "turn_finished", timeout=10)
+        await socket.disconnect()
+        return events
+
+    events = run_in_new_loop(chat())
+
+    assert events[-1]["status"] == "cancelled"
+    session = _turn_session(events[-1]["turn"])
+    assert session.status == "closed" and not container_exists(session.container_name)
+
+
+@pytest.mark.usefixtures("sandbox_image")
+def test_closing_the_websocket_stops_the_turn_it_started(conversation):
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        await socket.send_json_to({"type": "send", "text": LONG_LOOP})
+        started = await receive_until(socket, "stdout")
+        await socket.disconnect()
+        turn_id = started[0]["turn"]
+        for _ in range(200):
+            turn = await database_sync_to_async(Turn.objects.get)(pk=turn_id)
+            if turn.is_finished:
+                return turn
+            await asyncio.sleep(0.05)
+        raise AssertionError("the turn did not stop")
+
+    turn = run_in_new_loop(chat())
+
+    assert turn.status == Turn.Status.DISCONNECTED
+    session = _turn_session(turn.pk)
+    for _ in range(100):  # the sandbox closes just after the turn's ending is recorded
+        session.refresh_from_db()
+        if session.status == "closed":
+            break
+        run_in_new_loop(asyncio.sleep(0.05))
+    assert not container_exists(session.container_name)
+
+
+def test_the_full_application_checks_the_session_cookie_and_the_origin(conversation, settings):
+    from config.asgi import application
+
+    client = Client()
+    client.force_login(conversation.user)
+    cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}"
+
+    async def attempt(origin: str, with_cookie: bool = True):
+        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+        if with_cookie:
+            headers.append((b"cookie", cookie.encode()))
+        socket = WebsocketCommunicator(application, path_of(conversation), headers=headers)
+        connected, _ = await socket.connect()
+        await socket.disconnect()
+        return connected
+
+    assert run_in_new_loop(attempt("http://localhost")) is True
+    assert run_in_new_loop(attempt("http://evil.example")) is False
+    assert run_in_new_loop(attempt("http://localhost", with_cookie=False)) is False
