@@ -57,6 +57,8 @@ def demo_seed() -> DemoSeed:
             Membership.objects.create(user=people[email], workspace=demo, role=role)
         _add_pixelml(demo, admin)
         _add_sample_file(demo, admin)
+    if demo is not None:
+        _ensure_direct_agent(demo, admin)
     # The demo admin belongs to two workspaces so that switching can be tried at once.
     research, _ = _claim_workspace("research", "Research", admin)
     logins = [
@@ -95,6 +97,25 @@ def _add_pixelml(workspace: Workspace, admin: User) -> None:
     _, key = pixelml_key_issue(name="Demo account")
     connection_create(
         workspace=workspace, kind="pixelml", name="PixelML", secret=key, created_by=admin
+    )
+
+
+DEMO_AGENT = "Code runner"
+
+
+def _ensure_direct_agent(workspace: Workspace, admin: User) -> None:
+    """A Direct-mode agent, so the playground works without any LLM key. Added to demos
+    seeded before agents existed too; once the workspace has agents, it is left alone."""
+    from agents.models import Agent
+
+    if workspace.agents.exists():
+        return
+    Agent.objects.create(
+        workspace=workspace,
+        name=DEMO_AGENT,
+        description="Runs the ```python and ```bash blocks of your message. No LLM involved.",
+        code_execution=True,
+        created_by=admin,
     )
 
 

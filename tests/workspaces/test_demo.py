@@ -3,6 +3,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
+from agents.models import Agent
 from connections.models import Connection, PixelMLKey
 from connections.selectors import workspace_has_active_pixelml
 from drive.models import DriveFile
@@ -100,3 +101,16 @@ def test_a_workspace_that_took_the_demo_address_is_left_alone(db, team):
     assert "/w/demo/ is a workspace the demo did not create" in err.getvalue()
     assert list(squatter.memberships.values_list("user__email", flat=True)) == [team.admin.email]
     assert not Connection.objects.filter(workspace=squatter).exists()
+
+
+def test_the_demo_has_a_direct_mode_agent_that_runs_code(db):
+    call_command("seed_demo", stdout=StringIO())
+    agent = Agent.objects.get(workspace__slug="demo")
+    assert agent.is_direct and agent.code_execution
+
+
+def test_a_renamed_demo_agent_is_not_added_again(db):
+    call_command("seed_demo", stdout=StringIO())
+    Agent.objects.filter(workspace__slug="demo").update(name="Mine now")
+    call_command("seed_demo", stdout=StringIO())
+    assert list(Agent.objects.values_list("name", flat=True)) == ["Mine now"]
