@@ -108,6 +108,9 @@ class Turn(models.Model):
     sandbox_session = models.ForeignKey(
         SandboxSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="turns"
     )
+    # The process running it (host/pid/start ticks, as sandbox owners): a turn whose
+    # process died is ended by the reaper.
+    runner = models.CharField(max_length=200, blank=True)
     steps = models.PositiveSmallIntegerField(default=0)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)

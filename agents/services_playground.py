@@ -1,13 +1,20 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
+from sandbox.containers import owner_alive, owner_id
 from sandbox.models import SandboxSession
 from workspaces.models import User, Workspace
 
 MAX_MESSAGE_CHARS = 100_000
+# A queued turn that no worker picked up in this long is given up (a lost task).
+QUEUED_GIVE_UP = timedelta(minutes=30)
+ORPHANED = "The process running this turn stopped (a crash or a restart) before it finished."
 TITLE_CHARS = 80
 
 
@@ -61,7 +68,7 @@ def turn_start(*, turn: Turn) -> bool:
     """Marks a queued turn running; False when it was stopped before it could start."""
     now = timezone.now()
     started = Turn.objects.filter(pk=turn.pk, status=Turn.Status.QUEUED, stop_requested="").update(
-        status=Turn.Status.RUNNING, started_at=now
+        status=Turn.Status.RUNNING, started_at=now, runner=owner_id()
     )
     turn.status, turn.started_at = Turn.Status.RUNNING, now
     return bool(started)
@@ -89,9 +96,14 @@ def turn_add_usage(*, turn: Turn, input_tokens: int, output_tokens: int) -> None
 def turn_finish(*, turn: Turn, status: str, message: str = "") -> Turn:
     """Ends a turn once: a turn already finished keeps its first ending."""
     now = timezone.now()
-    Turn.objects.filter(pk=turn.pk, status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]).update(
-        status=status, error_message=message, ended_at=now
-    )
+    ended = Turn.objects.filter(
+        pk=turn.pk, status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]
+    ).update(status=status, error_message=message, ended_at=now)
+    if ended:
+        # Calls cut off with their process (a crash) must not look like they still run.
+        ToolCall.objects.filter(turn=turn, status=ToolCall.Status.RUNNING).update(
+            status=ToolCall.Status.CANCELLED, ended_at=now
+        )
     Conversation.objects.filter(pk=turn.conversation_id).update(updated_at=now)
     turn.refresh_from_db()
     return turn
@@ -154,3 +166,21 @@ def tool_call_finish(
     call.status, call.result, call.output = status, result, output
     call.execution_id, call.ended_at, call.duration_ms = execution_id, now, duration_ms
     call.save(update_fields=["status", "result", "output", "execution", "ended_at", "duration_ms"])
+
+
+def turns_orphaned_end() -> int:
+    """Ends the turns whose process died; their sandboxes are the reaper's. A process
+    on another host is only judged by age, like sandboxes are."""
+    now = timezone.now()
+    max_age = timedelta(seconds=settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS)
+    ended = 0
+    for turn in Turn.objects.filter(status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]):
+        if turn.status == Turn.Status.QUEUED:
+            dead = now - turn.created_at > QUEUED_GIVE_UP
+        else:
+            alive = owner_alive(turn.runner)
+            dead = not alive if alive is not None else now - turn.started_at > max_age
+        if dead:
+            turn_finish(turn=turn, status=Turn.Status.INTERRUPTED, message=ORPHANED)
+            ended += 1
+    return ended

@@ -10,6 +10,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.dispatch import Signal
 
 from sandbox import services
 from sandbox.containers import (
@@ -22,6 +23,10 @@ from sandbox.containers import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Sent after every reap, so other apps end their own records of dead processes (the
+# agents app ends turns whose process died).
+reaped = Signal()
 
 # A volume is made a moment before its container: younger ones may be mid-creation.
 VOLUME_GRACE_SECONDS = 120
@@ -63,4 +68,5 @@ def reap() -> list[str]:
     services.sandbox_sessions_reaped(container_names=set(removed))
     if removed:
         logger.info("Reaped %d orphaned sandboxes.", len(set(removed)))
+    reaped.send(sender=reap, names=sorted(set(removed)))
     return sorted(set(removed))

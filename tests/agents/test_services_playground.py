@@ -1,0 +1,117 @@
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from agents import services_playground as services
+from agents.models import Agent, ToolCall, Turn
+from sandbox.containers import owner_id
+from sandbox.reaper import reap
+
+
+def test_the_first_message_titles_the_conversation(conversation):
+    services.turn_create(conversation=conversation, text="  Plot   the\nQ4 sales  ")
+    conversation.refresh_from_db()
+    assert conversation.title == "Plot the Q4 sales"
+
+
+def test_turns_are_numbered_within_their_conversation(conversation):
+    first = services.turn_create(conversation=conversation, text="one")
+    services.turn_finish(turn=first, status=Turn.Status.ANSWERED)
+    second = services.turn_create(conversation=conversation, text="two")
+    assert (first.index, second.index) == (1, 2)
+
+
+def test_a_second_turn_waits_for_the_open_one(conversation):
+    services.turn_create(conversation=conversation, text="one")
+    with pytest.raises(services.TurnAlreadyRunning, match="still running"):
+        services.turn_create(conversation=conversation, text="two")
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [("   ", "Type a message first."), ("x" * 100_001, "at most 100,000 characters")],
+)
+def test_it_refuses_an_empty_or_oversized_message(conversation, text, error):
+    with pytest.raises(ValidationError, match=error):
+        services.turn_create(conversation=conversation, text=text)
+    assert not Turn.objects.exists()
+
+
+def test_a_conversation_needs_an_agent_of_its_workspace(paid_team, other_team):
+    foreign = Agent.objects.create(workspace=other_team.workspace, name="Theirs")
+    with pytest.raises(ValidationError, match="not in this workspace"):
+        services.conversation_create(
+            workspace=paid_team.workspace, agent=foreign, user=paid_team.member
+        )
+
+
+def test_stopping_a_queued_turn_ends_it_at_once(conversation):
+    turn = services.turn_create(conversation=conversation, text="one")
+
+    services.turn_request_stop(turn=turn)
+
+    turn.refresh_from_db()
+    assert turn.status == Turn.Status.CANCELLED and turn.ended_at is not None
+    assert services.turn_start(turn=turn) is False
+
+
+def test_a_turn_keeps_its_first_ending(conversation):
+    turn = services.turn_create(conversation=conversation, text="one")
+    services.turn_start(turn=turn)
+    services.turn_finish(turn=turn, status=Turn.Status.ANSWERED)
+    services.turn_finish(turn=turn, status=Turn.Status.ERROR, message="late")
+    turn.refresh_from_db()
+    assert (turn.status, turn.error_message) == (Turn.Status.ANSWERED, "")
+
+
+def test_a_conversation_with_a_running_turn_is_not_deleted(conversation):
+    services.turn_create(conversation=conversation, text="one")
+    with pytest.raises(services.TurnAlreadyRunning):
+        services.conversation_delete(conversation=conversation)
+
+
+def dead_owner() -> str:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host, _, _ = owner_id().split("/")
+    return f"{host}/{child.pid}/1"
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_the_reaper_ends_turns_whose_process_died(conversation):
+    turn = services.turn_create(conversation=conversation, text="one")
+    services.turn_start(turn=turn)
+    call = services.tool_call_start(turn=turn, call_id="c1", name="x", arguments={})
+    Turn.objects.filter(pk=turn.pk).update(runner=dead_owner())
+
+    reap()
+
+    turn.refresh_from_db()
+    assert turn.status == Turn.Status.INTERRUPTED
+    assert "process running this turn stopped" in turn.error_message
+    call.refresh_from_db()
+    assert call.status == ToolCall.Status.CANCELLED
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_the_reaper_leaves_turns_of_live_processes_alone(conversation):
+    turn = services.turn_create(conversation=conversation, text="one")
+    services.turn_start(turn=turn)
+
+    reap()
+
+    turn.refresh_from_db()
+    assert turn.status == Turn.Status.RUNNING
+
+
+def test_a_queued_turn_no_worker_took_is_given_up(conversation):
+    turn = services.turn_create(conversation=conversation, text="one")
+    Turn.objects.filter(pk=turn.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    assert services.turns_orphaned_end() == 1
+    turn.refresh_from_db()
+    assert turn.status == Turn.Status.INTERRUPTED
