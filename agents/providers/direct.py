@@ -43,7 +43,8 @@ def actions_of(text: str) -> list[Action]:
         if name:
             key = "code" if name == tools.PYTHON else "command"
             found.append((match.start(), Action(name, {key: match.group(2)})))
-    outside = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    # Blanked, not removed: offsets must stay those of the original text.
+    outside = _FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     offset = 0
     for line in outside.splitlines(keepends=True):
         if action := _command(line.strip()):
