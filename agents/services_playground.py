@@ -42,6 +42,7 @@ def turn_create(*, conversation: Conversation, text: str) -> Turn:
         raise ValidationError("Type a message first.")
     if len(text) > MAX_MESSAGE_CHARS:
         raise ValidationError(f"A message can have at most {MAX_MESSAGE_CHARS:,} characters.")
+    _check_running_turns(conversation)
     try:
         return _turn_insert(conversation, text)
     except IntegrityError:
@@ -49,6 +50,21 @@ def turn_create(*, conversation: Conversation, text: str) -> Turn:
         raise TurnAlreadyRunning(
             "A turn is still running in this conversation: wait for it or press Stop."
         ) from None
+
+
+def _check_running_turns(conversation: Conversation) -> None:
+    """Each running turn may hold a sandbox: one person cannot start an unbounded number
+    of them from many conversations at once."""
+    limit = settings.TURNBOX_MAX_RUNNING_TURNS_PER_USER
+    running = Turn.objects.filter(
+        conversation__user_id=conversation.user_id,
+        status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING],
+    ).count()
+    if running >= limit:
+        raise TurnAlreadyRunning(
+            f"You already have {running} turns running in other conversations (the most "
+            f"at once is {limit}): wait for one to finish or stop it."
+        )
 
 
 @transaction.atomic

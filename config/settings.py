@@ -219,6 +219,8 @@ CELERY_TIMEZONE = TIME_ZONE
 TURNBOX_TURN_RUNNER = env.str(
     "TURNBOX_TURN_RUNNER", default="inprocess" if CELERY_TASK_ALWAYS_EAGER else "celery"
 )
+# Turns one person may have running at once (each can hold a sandbox).
+TURNBOX_MAX_RUNNING_TURNS_PER_USER = env.int("TURNBOX_MAX_RUNNING_TURNS_PER_USER", default=3)
 if TURNBOX_TURN_RUNNER not in ("inprocess", "celery"):
     raise ImproperlyConfigured(
         f"TURNBOX_TURN_RUNNER must be 'inprocess' or 'celery', not {TURNBOX_TURN_RUNNER!r}."

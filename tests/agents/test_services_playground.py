@@ -115,3 +115,18 @@ def test_a_queued_turn_no_worker_took_is_given_up(conversation):
     assert services.turns_orphaned_end() == 1
     turn.refresh_from_db()
     assert turn.status == Turn.Status.INTERRUPTED
+
+
+def test_one_person_has_a_bounded_number_of_turns_running_at_once(conversation, settings):
+    settings.TURNBOX_MAX_RUNNING_TURNS_PER_USER = 2
+    others = [
+        services.conversation_create(
+            workspace=conversation.workspace, agent=conversation.agent, user=conversation.user
+        )
+        for _ in range(2)
+    ]
+    services.turn_create(conversation=others[0], text="one")
+    services.turn_create(conversation=others[1], text="two")
+
+    with pytest.raises(services.TurnAlreadyRunning, match="the most at once is 2"):
+        services.turn_create(conversation=conversation, text="three")
