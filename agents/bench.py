@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,8 +44,15 @@ def run(*, prints: int, interval_ms: int, progress=lambda text: None) -> dict:
         with _daphne(env, port):
             progress(f"printing {prints} lines, one every {interval_ms} ms")
             url = f"ws://127.0.0.1:{port}{target['path']}"
-            latencies = asyncio.run(_measure(url, target["cookie"], prints, interval_ms))
+            measuring = _measure(url, target["cookie"], prints, interval_ms)
+            latencies = _run_in_own_loop(measuring)
     return {"prints": prints, "interval_ms": interval_ms, "latency_ms": summary(latencies)}
+
+
+def _run_in_own_loop(coroutine):
+    # In a thread of its own: the caller may already run an event loop in this thread.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def summary(samples: list[float]) -> dict:

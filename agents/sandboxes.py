@@ -125,9 +125,6 @@ class TurnSandbox:
             async for event in run(source):
                 summary.add(event)
                 await _show(event, outcome.log, emit)
-        except asyncio.CancelledError:
-            outcome.log.notice("Stopped.")
-            raise
         finally:
             self.active_ms += summary.status.get("duration_ms", 0)
         summary.files = await tools.files_changed(session.session.sandbox.container)
@@ -139,6 +136,8 @@ class TurnSandbox:
         outcome.message = status.get("message", "")
         outcome.duration_ms = status.get("duration_ms")
         outcome.result = tools.execution_result(summary, kind=kind)
+        if outcome.message:  # shown live with tool_finished; kept for the history
+            outcome.log.notice(outcome.message)
         outcome.execution_id = await db(_last_execution)(session.record.pk)
         return outcome
 

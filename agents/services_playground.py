@@ -72,10 +72,12 @@ def _turn_insert(conversation: Conversation, text: str) -> Turn:
     last = conversation.turns.aggregate(last=Max("index"))["last"]
     now = timezone.now()
     turn = Turn.objects.create(conversation=conversation, index=(last or 0) + 1, user_message=text)
-    fields = {"updated_at": now}
-    if not conversation.title:
-        fields["title"] = " ".join(text.split())[:TITLE_CHARS]
-    Conversation.objects.filter(pk=conversation.pk).update(**fields)
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    # Read in the database, not from the caller's copy: a websocket holds its copy for
+    # the whole conversation.
+    Conversation.objects.filter(pk=conversation.pk, title="").update(
+        title=" ".join(text.split())[:TITLE_CHARS]
+    )
     return turn
 
 
@@ -175,13 +177,14 @@ def tool_call_finish(
     output: list[dict],
     execution_id: int | None = None,
     duration_ms: int | None = None,
-) -> None:
+) -> ToolCall:
     now = timezone.now()
     if duration_ms is None:
         duration_ms = int((now - call.started_at).total_seconds() * 1000)
     call.status, call.result, call.output = status, result, output
     call.execution_id, call.ended_at, call.duration_ms = execution_id, now, duration_ms
     call.save(update_fields=["status", "result", "output", "execution", "ended_at", "duration_ms"])
+    return call
 
 
 def turns_orphaned_end() -> int:

@@ -276,12 +276,16 @@ async def _record_stopped_call(
 ) -> None:
     """The turn is being stopped mid-call: the call gets an ending and an answer, so the
     history stays whole (providers refuse a tool call without a result)."""
-    result = "status: cancelled\nThe user stopped the turn while this ran."
+    result = "status: cancelled\nThe turn was stopped while this ran."
     log.notice("Stopped.")
-    await db(services.tool_call_finish)(
+    finished = await db(services.tool_call_finish)(
         call=record, status="cancelled", result=result, output=log.entries
     )
     await db(services.message_add)(turn=ctx.turn, role="tool", content=result, tool_call_id=call.id)
     await ctx.emit(
-        "tool_finished", call=record.seq, status="cancelled", duration_ms=None, message="Stopped."
+        "tool_finished",
+        call=record.seq,
+        status="cancelled",
+        duration_ms=finished.duration_ms,
+        message="Stopped.",
     )

@@ -6,4 +6,6 @@ urlpatterns = [
     path("", include("workspaces.urls")),
     path("w/<slug:ws>/connections/", include("connections.urls")),
     path("w/<slug:ws>/drive/", include("drive.urls")),
+    path("w/<slug:ws>/agents/", include("agents.urls_agents")),
+    path("w/<slug:ws>/playground/", include("agents.urls_playground")),
 ]

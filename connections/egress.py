@@ -5,6 +5,7 @@ this check any admin could reach the platform's own database, Redis or a cloud m
 endpoint (169.254.169.254) and read the answer back. Servers on private networks (a
 local Ollama, a vLLM box) are allowed only when the operator says so."""
 
+import asyncio
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -71,7 +72,30 @@ class GuardedTransport(httpx2.HTTPTransport):
         )
 
 
+class AsyncPublicAddressesOnly(httpcore2.AnyIOBackend):
+    """PublicAddressesOnly for the async SDK clients (an agent's turn streams from the
+    model inside the event loop). The name is resolved in a thread: getaddrinfo blocks."""
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = await asyncio.to_thread(public_address, host, port)
+        return await super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+class AsyncGuardedTransport(httpx2.AsyncHTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=httpx2.create_ssl_context(),
+            network_backend=AsyncPublicAddressesOnly(),
+        )
+
+
 def transport_for_base_urls() -> httpx2.HTTPTransport | None:
     """The transport provider SDKs must use; None (the SDK's own) when private servers
     are allowed anyway."""
     return None if settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS else GuardedTransport()
+
+
+def async_transport_for_base_urls() -> httpx2.AsyncHTTPTransport | None:
+    """transport_for_base_urls for the SDKs' async clients."""
+    return None if settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS else AsyncGuardedTransport()

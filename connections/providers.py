@@ -29,17 +29,31 @@ class CheckResult:
     message: str
 
 
+@dataclass(frozen=True)
+class ModelList:
+    ok: bool
+    message: str
+    # The model ids the provider lists; empty when the request failed.
+    models: tuple[str, ...] = ()
+
+
 def check_provider(*, kind: str, secret: str, base_url: str) -> CheckResult:
     """Lists the provider's models at ``base_url`` (always explicit: the SDKs would
     otherwise read OPENAI_BASE_URL / ANTHROPIC_BASE_URL from the server's environment)."""
+    listed = provider_models(kind=kind, secret=secret, base_url=base_url)
+    return CheckResult(listed.ok, listed.message)
+
+
+def provider_models(*, kind: str, secret: str, base_url: str) -> ModelList:
+    """check_provider's request, keeping the model ids (an agent's "Check model")."""
     # Checked again at request time: the name may resolve elsewhere than when saved.
     if problem := egress.private_address_problem(base_url):
-        return CheckResult(False, problem)
+        return ModelList(False, problem)
     try:
         models = _list_models(kind, secret, base_url)
     except Exception as error:  # any failure becomes a message, never a 500
-        return CheckResult(False, scrub(describe_error(error, where=base_url), secret))
-    return CheckResult(True, f"Connected: the provider lists {len(models)} models.")
+        return ModelList(False, scrub(describe_error(error, where=base_url), secret))
+    return ModelList(True, f"Connected: the provider lists {len(models)} models.", tuple(models))
 
 
 def _list_models(kind: str, secret: str, base_url: str) -> list[str]:

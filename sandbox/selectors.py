@@ -22,6 +22,8 @@ def sandbox_maximums(*, workspace: Workspace) -> Maximums:
     if policy is None:
         return ceiling
     return Maximums(
-        timeout_seconds=min(policy.max_timeout_seconds or ceiling.timeout_seconds, ceiling.timeout_seconds),
+        timeout_seconds=min(
+            policy.max_timeout_seconds or ceiling.timeout_seconds, ceiling.timeout_seconds
+        ),
         memory_mb=min(policy.max_memory_mb or ceiling.memory_mb, ceiling.memory_mb),
     )

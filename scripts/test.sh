@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: lint, then pytest on SQLite (the embedded default, with the
 # browser tests in Debian's Chromium), then again on PostgreSQL (the production database).
+# Both runs get a throwaway Redis for the Celery turn tests (scripts/redis.sh).
 # Installs what the tests need on a fresh machine. Extra arguments go to both pytest runs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postgres.sh"
+source "$(dirname "$0")/redis.sh"
 source "$(dirname "$0")/docker.sh"
 
 ensure_venv requirements-dev.lock
@@ -26,7 +28,7 @@ fi
 # Tests get their own data folder: generated keys and files never mix with a running demo.
 TURNBOX_DATA_DIR=$(mktemp -d)
 export TURNBOX_DATA_DIR
-trap 'stop_throwaway_postgres; rm -rf "$TURNBOX_DATA_DIR"' EXIT
+trap 'stop_throwaway_redis; stop_throwaway_postgres; rm -rf "$TURNBOX_DATA_DIR"' EXIT
 
 say "ruff"
 ruff check .
@@ -35,6 +37,9 @@ ruff format --check .
 # The sandbox tests run real containers: an engine, and the image (built once, a no-op after).
 ensure_docker
 python manage.py build_sandbox_image >/dev/null
+
+# Turns in Celery workers publish through Redis: both pytest runs use this one.
+start_throwaway_redis
 
 say "pytest on SQLite"
 pytest "$@"

@@ -192,7 +192,9 @@ def asgi_live_server(transactional_db, settings) -> Iterator["AsgiLiveServer"]:
         return ASGIStaticFilesHandler(get_default_application())
 
     process = DaphneProcess(
-        "127.0.0.1", partial(_call, make_application), setup=set_database_connection
+        "127.0.0.1",
+        partial(_call, make_application),
+        setup=partial(_after_fork, set_database_connection),
     )
     process.start()
     if not process.ready.wait(timeout=30):
@@ -207,6 +209,19 @@ def asgi_live_server(transactional_db, settings) -> Iterator["AsgiLiveServer"]:
 
 def _call(function):
     return function()
+
+
+def _after_fork(set_database_connection) -> None:
+    """The child is forked from a test process that may have used threads: executors
+    whose worker threads did not survive the fork would take work and never run it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+    from channels.layers import channel_layers
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    channel_layers.backends.clear()
+    set_database_connection()
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,10 @@ def test_an_empty_message_is_refused(conversation):
     assert not Turn.objects.exists()
 
 
-LONG_LOOP = "```python\nimport time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)\n```"
+LONG_LOOP = (
+    "```python\nimport time\nfor i in range(1000):\n    print(i, flush=True)\n"
+    "    time.sleep(0.05)\n```"
+)
 
 
 def _turn_session(turn_id) -> SandboxSession:
@@ -182,7 +185,8 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(conversat
 
     client = Client()
     client.force_login(conversation.user)
-    cookie = f"{django_settings.SESSION_COOKIE_NAME}={client.cookies[django_settings.SESSION_COOKIE_NAME].value}"
+    name = django_settings.SESSION_COOKIE_NAME
+    cookie = f"{name}={client.cookies[name].value}"
 
     async def attempt(origin: str, with_cookie: bool = True):
         headers = [(b"origin", origin.encode()), (b"host", b"localhost")]

@@ -20,7 +20,10 @@ from tests.sandbox.engine import container_exists
 
 pytestmark = pytest.mark.usefixtures("sandbox_image", "transactional_db")
 
-LONG_LOOP = "```python\nimport time\nfor i in range(1000):\n    print(i, flush=True)\n    time.sleep(0.05)\n```"
+LONG_LOOP = (
+    "```python\nimport time\nfor i in range(1000):\n    print(i, flush=True)\n"
+    "    time.sleep(0.05)\n```"
+)
 
 
 def database_url() -> str:

@@ -209,8 +209,8 @@ def test_a_chart_reaches_the_browser_and_the_history(conversation):
 def test_upload_and_download_move_files_between_drive_and_the_sandbox(conversation, paid_team):
     from django.core.files.base import ContentFile
 
-    from drive.services import drive_file_upload
     from drive.selectors import drive_file_exists
+    from drive.services import drive_file_upload
 
     drive_file_upload(
         workspace=paid_team.workspace,

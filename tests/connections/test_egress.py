@@ -1,8 +1,11 @@
+import httpcore2
+import httpx2
 import pytest
 from django.core.exceptions import ValidationError
 
 from connections import egress, services
 from connections.models import Connection
+from tests.conftest import run_in_new_loop
 from tests.connections.conftest import OPENAI_KEY
 
 
@@ -92,3 +95,45 @@ def test_public_servers_are_reached_through_the_checked_address(monkeypatch):
     )
     assert egress.public_address("api.example.com", 443) == "93.184.215.14"
     assert seen == ["api.example.com"]
+
+
+def test_async_clients_get_the_guarded_transport_unless_private_servers_are_allowed(settings):
+    assert isinstance(egress.async_transport_for_base_urls(), egress.AsyncGuardedTransport)
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    assert egress.async_transport_for_base_urls() is None
+
+
+def test_the_async_transport_refuses_a_private_address_at_connection(fake_provider):
+    server = fake_provider(OPENAI_KEY)
+
+    async def request() -> None:
+        async with httpx2.AsyncClient(transport=egress.AsyncGuardedTransport()) as client:
+            await client.get(server.url + "/v1/models")
+
+    with pytest.raises(httpx2.ConnectError) as caught:
+        run_in_new_loop(request())
+    assert "resolved to a private or local address (127.0.0.1)" in str(caught.value)
+    assert server.requests == []
+
+
+def test_the_async_transport_connects_to_the_checked_public_address(monkeypatch):
+    monkeypatch.setattr(
+        egress.socket,
+        "getaddrinfo",
+        lambda host, port, **kw: [(2, 1, 6, "", ("93.184.215.14", port))],
+    )
+    connected = []
+
+    async def connect_tcp(self, host, port, *args, **kwargs):
+        connected.append((host, port))
+        raise httpcore2.ConnectError("stopped here: the test has seen the address")
+
+    monkeypatch.setattr(httpcore2.AnyIOBackend, "connect_tcp", connect_tcp)
+
+    async def request() -> None:
+        async with httpx2.AsyncClient(transport=egress.AsyncGuardedTransport()) as client:
+            await client.get("https://api.example.com/v1/models")
+
+    with pytest.raises(httpx2.ConnectError):
+        run_in_new_loop(request())
+    assert connected == [("93.184.215.14", 443)]

@@ -1,0 +1,111 @@
+"""What the two SDK-backed providers share: the egress guard, failures in plain words,
+and reading the arguments a model sent for a tool call."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+
+from agents.providers.base import ProviderError, ToolCallRequest
+from connections import egress
+from connections.masking import scrub
+from connections.providers import _provider_message, describe_error
+
+# One retry rides out a dropped connection or a brief 5xx/overload; more would keep the
+# person waiting on a provider that is down (the SDK also honours retry-after).
+MAX_RETRIES = 1
+# An answer can be long; the turn's step limit, not this, bounds the total.
+MAX_OUTPUT_TOKENS = 4096
+_MAX_MESSAGE = 300
+
+_STATUS_ERRORS = (openai.APIStatusError, anthropic.APIStatusError)
+_TIMEOUT_ERRORS = (openai.APITimeoutError, anthropic.APITimeoutError, httpx2.TimeoutException)
+_CONNECTION_ERRORS = (openai.APIConnectionError, anthropic.APIConnectionError)
+_SDK_ERRORS = (openai.APIError, anthropic.APIError)
+_JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number"}
+_JSON_KINDS |= {bool: "true or false", type(None): "null"}
+
+
+def refuse_private_base_url(base_url: str) -> None:
+    """check_provider's refusal, made at every call: the name may resolve elsewhere now
+    than when the connection was saved. The transport checks again when connecting."""
+    if problem := egress.private_address_problem(base_url):
+        raise ProviderError(problem)
+
+
+def guarded_http_client(sdk: Any) -> Any:
+    """``http_client`` for an SDK's async client (``openai`` or ``anthropic`` module),
+    or None for the SDK's own when private servers are allowed anyway."""
+    transport = egress.async_transport_for_base_urls()
+    return sdk.DefaultAsyncHttpxClient(transport=transport) if transport else None
+
+
+def provider_error(
+    error: Exception, *, base_url: str, model: str, api_key: str, timeout: float
+) -> ProviderError:
+    """The failure in plain words, scrubbed of the key. The traceback is not kept: SDK
+    errors carry the provider's body, which may echo the key, into logs."""
+    text = _describe(error, where=base_url, model=model, timeout=timeout)
+    return ProviderError(scrub(text, api_key))
+
+
+def _describe(error: Exception, *, where: str, model: str, timeout: float) -> str:
+    # connections.providers describes a models listing; a chat call differs in these.
+    if isinstance(error, _TIMEOUT_ERRORS):
+        return f"No answer from {where} within {timeout:g} seconds."
+    if isinstance(error, httpx2.TransportError):
+        # Anthropic's stream lets network failures after the first byte through unwrapped.
+        return f"The connection to {where} broke during the answer ({type(error).__name__})."
+    if isinstance(error, _STATUS_ERRORS):
+        detail = _provider_message(error)
+        if error.status_code == 404:
+            return _clip(
+                f"The provider has no model {model!r}, or {where} is not this provider's API "
+                f"(404): {detail}"
+            )
+        if error.status_code == 403:
+            return _clip(f"The provider refused the request (403): {detail}")
+        if error.status_code < 400:  # an error event inside a stream that began well
+            return _clip(f"The provider stopped with an error during the answer: {detail}")
+    elif isinstance(error, _SDK_ERRORS) and not isinstance(error, _CONNECTION_ERRORS):
+        # OpenAI reports an error chunk inside a stream as a bare APIError.
+        return _clip(f"The provider stopped with an error during the answer: {error.message}")
+    return describe_error(error, where=where)
+
+
+def _clip(text: str) -> str:
+    return text[:_MAX_MESSAGE]
+
+
+def tool_arguments(raw: str) -> tuple[dict[str, Any], str]:
+    """The arguments object a model sent as JSON text, or ``{}`` and the problem: a model
+    that sends broken JSON is told so and can try again, the turn does not fail."""
+    if not raw.strip():
+        return {}, ""  # Some servers send nothing for a call without arguments.
+    try:
+        arguments = json.loads(raw)
+    except ValueError as error:
+        return {}, f"The arguments were not valid JSON ({error.msg} at character {error.pos})."
+    if not isinstance(arguments, dict):
+        kind = _JSON_KINDS.get(type(arguments), "value")
+        return {}, f"The arguments must be a JSON object, but the model sent {kind}."
+    return arguments, ""
+
+
+@dataclass
+class PartialToolCall:
+    """A tool call as its pieces stream in."""
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+    def request(self) -> ToolCallRequest:
+        arguments, problem = tool_arguments(self.arguments)
+        # Some OpenAI-compatible servers send no id; the answer must still refer to one.
+        call_id = self.id or f"call_{uuid.uuid4().hex[:24]}"
+        return ToolCallRequest(call_id, self.name, arguments, arguments_error=problem)

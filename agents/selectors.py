@@ -1,0 +1,149 @@
+"""What reads agents and their conversations. Each part of the app keeps to its own
+section below."""
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from agents.models import Agent, Turn
+from connections.models import Connection, Kind
+from connections.selectors import active_pixelml_connection, connections_of_workspace
+from sandbox.selectors import Maximums, sandbox_maximums
+from workspaces.models import Workspace
+
+# --- Agents ---
+
+# Connections that give an agent its language model (PixelML only pays for code).
+LLM_KINDS = (Kind.OPENAI, Kind.ANTHROPIC)
+
+
+def agents_of_workspace(*, workspace: Workspace) -> QuerySet[Agent]:
+    return Agent.objects.filter(workspace=workspace).select_related("connection").order_by("name")
+
+
+def agent_get(*, workspace: Workspace, pk: int) -> Agent:
+    """The agent, only within this workspace: a 404 for any other's."""
+    return get_object_or_404(
+        Agent.objects.select_related("connection", "workspace"), workspace=workspace, pk=pk
+    )
+
+
+def llm_connections_of_workspace(*, workspace: Workspace) -> QuerySet[Connection]:
+    return connections_of_workspace(workspace=workspace).filter(kind__in=LLM_KINDS)
+
+
+def agent_limits(*, agent: Agent) -> tuple[Maximums, Maximums]:
+    """The limits a turn of this agent gets (empty ones are the workspace's maximum), and
+    the workspace's maximums."""
+    maximums = sandbox_maximums(workspace=agent.workspace)
+    effective = Maximums(
+        timeout_seconds=agent.timeout_seconds or maximums.timeout_seconds,
+        memory_mb=agent.memory_mb or maximums.memory_mb,
+    )
+    return effective, maximums
+
+
+def agent_skill_count(*, agent: Agent) -> int:
+    """How many skills the agent has. The skills app has no models yet: point this at
+    them when it does, and the checklist and the Skills tab follow."""
+    return 0
+
+
+def agent_has_answered_turn(*, agent: Agent) -> bool:
+    return Turn.objects.filter(conversation__agent=agent, status=Turn.Status.ANSWERED).exists()
+
+
+def agent_playground_url(*, agent: Agent) -> str:
+    # The playground's URLs belong to another part of the app; this address is its contract.
+    return f"/w/{agent.workspace.slug}/playground/?agent={agent.pk}"
+
+
+def agent_tab_url(*, agent: Agent, tab: str) -> str:
+    return reverse(
+        "agents:edit_tab", kwargs={"ws": agent.workspace.slug, "pk": agent.pk, "tab": tab}
+    )
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    key: str
+    label: str
+    done: bool
+    detail: str
+    # Where to fix it (or, once done, to review it).
+    url: str
+
+
+def agent_checklist(*, agent: Agent) -> list[ChecklistItem]:
+    """What an agent needs before people rely on it, in the order to do it."""
+    return [
+        _connection_item(agent),
+        _model_item(agent),
+        _code_execution_item(agent),
+        _skills_item(agent),
+        _test_conversation_item(agent),
+    ]
+
+
+def _connection_item(agent: Agent) -> ChecklistItem:
+    url = agent_tab_url(agent=agent, tab="model")
+    if agent.connection is None:
+        detail = "Direct mode: no LLM. The agent runs the code blocks of each message as sent."
+    else:
+        detail = f"“{agent.connection.name}” ({agent.connection.get_kind_display()})."
+    return ChecklistItem("connection", "Connection configured", True, detail, url)
+
+
+def _model_item(agent: Agent) -> ChecklistItem:
+    url = agent_tab_url(agent=agent, tab="model")
+    if agent.connection is None:
+        return ChecklistItem(
+            "model", "Model reachable", True, "Direct mode: no model to reach.", url
+        )
+    if agent.model_check_ok is None:
+        detail = f"“{agent.model}” has not been checked yet: use Check model."
+    else:
+        detail = agent.model_check_message
+    return ChecklistItem("model", "Model reachable", bool(agent.model_check_ok), detail, url)
+
+
+def _code_execution_item(agent: Agent) -> ChecklistItem:
+    url = agent_tab_url(agent=agent, tab="code-execution")
+    label = "Code execution on and paid for"
+    pixelml = active_pixelml_connection(workspace=agent.workspace)
+    if agent.code_execution and pixelml is not None:
+        detail = f"On, paid by the PixelML account “{pixelml.pixelml_key.name}”."
+        return ChecklistItem("code_execution", label, True, detail, url)
+    if pixelml is None:
+        url = reverse("connections:list", kwargs={"ws": agent.workspace.slug})
+        state = "On, but not paid for" if agent.code_execution else "Off"
+        detail = (
+            f"{state}: code execution needs an active PixelML connection, "
+            "which an admin adds under Connections."
+        )
+    else:
+        detail = "Off: switch it on in the Code Execution tab."
+    return ChecklistItem("code_execution", label, False, detail, url)
+
+
+def _skills_item(agent: Agent) -> ChecklistItem:
+    count = agent_skill_count(agent=agent)
+    detail = (
+        f"{count} skill{'s' if count != 1 else ''} attached." if count else "No skills attached yet"
+    )
+    url = agent_tab_url(agent=agent, tab="skills")
+    return ChecklistItem("skills", "Skills attached", count > 0, detail, url)
+
+
+def _test_conversation_item(agent: Agent) -> ChecklistItem:
+    url = agent_playground_url(agent=agent)
+    if agent_has_answered_turn(agent=agent):
+        detail = "The agent has answered in a conversation."
+        return ChecklistItem("test_conversation", "Test conversation run", True, detail, url)
+    detail = "Open it in the playground and send a message; done once the agent answers."
+    return ChecklistItem("test_conversation", "Test conversation run", False, detail, url)
+
+
+# --- End of Agents ---

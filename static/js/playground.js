@@ -1,0 +1,452 @@
+// The chat playground: one websocket per conversation (protocol: docs/agents.md). Events
+// are rendered as the same cells the server renders for the recorded history, so a reload
+// shows the same thing. Everything that came from a user, a model or code is set with
+// textContent (or shown in <img> / a sandboxed iframe), never parsed as HTML.
+(function () {
+  "use strict";
+
+  const stateElement = document.getElementById("playground-state");
+  const transcript = document.querySelector("[data-transcript]");
+  const form = document.querySelector("[data-composer]");
+  if (!stateElement || !transcript || !form) return;
+
+  const state = JSON.parse(stateElement.textContent);
+  const input = form.querySelector("textarea");
+  const sendButton = form.querySelector("[data-send]");
+  const stopButton = form.querySelector("[data-stop]");
+  const runningLine = form.querySelector("[data-running]");
+  const connectionLine = form.querySelector("[data-connection]");
+  const errors = document.querySelector("[data-errors]");
+
+  const IMAGE_MIMES = ["image/png", "image/jpeg", "image/svg+xml"];
+  const BAD_TOOL_STATUSES = ["error", "timeout", "killed", "cancelled"];
+  const SANDBOX_NOTE =
+    "New turn: a fresh sandbox; variables and files from earlier turns are gone.";
+
+  let socket = null;
+  let connected = false;
+  let everOpened = false;
+  let refused = false;
+  let attempts = 0;
+  let pending = false;          // A message was sent; its turn_started has not arrived yet.
+  let runningTurn = null;       // The id of the turn that runs, if any.
+  let runningSince = 0;
+  let ticker = null;
+  let buffered = null;          // Events that arrive while the transcript is being refreshed.
+
+  // --- Small DOM helpers ---------------------------------------------------------------
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function testid(node, name) {
+    node.dataset.testid = name;
+    return node;
+  }
+
+  function formatDuration(ms) {
+    return typeof ms === "number" ? (ms / 1000).toFixed(1) + " s" : "";
+  }
+
+  function nearBottom() {
+    const doc = document.documentElement;
+    return window.innerHeight + window.scrollY >= doc.scrollHeight - 120;
+  }
+
+  function scrollToBottom() {
+    window.scrollTo(0, document.documentElement.scrollHeight);
+  }
+
+  function highlight(root) {
+    if (!window.hljs) return;
+    root.querySelectorAll("pre.tool-code code[data-lang]").forEach((code) => {
+      const language = code.dataset.lang;
+      if (code.dataset.highlighted || !language || !window.hljs.getLanguage(language)) return;
+      code.classList.add("language-" + language);
+      window.hljs.highlightElement(code);  // Reads textContent; its output is escaped.
+    });
+  }
+
+  // --- Turns and cells (the same markup as templates/agents/playground.html) ------------
+
+  function findTurn(id) {
+    return transcript.querySelector('.turn[data-turn="' + CSS.escape(String(id)) + '"]');
+  }
+
+  function turnFor(id, userMessage) {
+    const existing = findTurn(id);
+    if (existing) return existing;
+    const empty = transcript.querySelector("[data-testid=transcript-empty]");
+    if (empty) empty.remove();
+    const turn = testid(element("section", "turn"), "turn");
+    turn.dataset.turn = id;
+    if (state.sandbox_note) turn.append(testid(element("p", "turn-note", SANDBOX_NOTE), "turn-note"));
+    if (userMessage !== undefined) {
+      turn.append(testid(element("div", "bubble user", userMessage), "user-message"));
+    }
+    const status = testid(element("p", "turn-status"), "turn-status");
+    status.dataset.status = "running";
+    turn.append(element("div", "turn-body"), status);
+    transcript.append(turn);
+    return turn;
+  }
+
+  function appendText(turn, text) {
+    const body = turn.querySelector(".turn-body");
+    const last = body.lastElementChild;
+    if (last && last.matches(".bubble.assistant")) {
+      last.append(text);
+      return;
+    }
+    // A new bubble starts at its first visible line (as the server renders it).
+    const start = text.replace(/^\s*\n/, "");
+    if (!start.trim()) return;
+    body.append(testid(element("div", "bubble assistant", start), "assistant-text"));
+  }
+
+  function findCell(turn, call) {
+    return turn.querySelector('.tool-cell[data-call="' + CSS.escape(String(call)) + '"]');
+  }
+
+  function cellFor(turn, event) {
+    const existing = findCell(turn, event.call);
+    if (existing) return existing;
+    const cell = testid(element("div", "tool-cell"), "tool-cell");
+    cell.dataset.call = event.call;
+    cell.dataset.status = "running";
+    const head = element("div", "tool-head");
+    head.append(
+      element("span", "tool-title", event.title || event.name || "Tool"),
+      testid(element("span", "tool-status", "running…"), "tool-status")
+    );
+    cell.append(head);
+    if (event.code) {
+      const pre = element("pre", "tool-code");
+      const code = element("code", "", event.code);
+      code.dataset.lang = event.language || "";
+      pre.append(code);
+      cell.append(pre);
+      highlight(cell);
+    }
+    cell.append(testid(element("div", "tool-output"), "tool-output"));
+    turn.querySelector(".turn-body").append(cell);
+    return cell;
+  }
+
+  function cellIsFinished(cell) {
+    return cell.dataset.status && cell.dataset.status !== "running";
+  }
+
+  function appendStream(cell, stream, text) {
+    const output = cell.querySelector(".tool-output");
+    const last = output.lastElementChild;
+    if (last && last.matches("pre.out-" + stream)) last.append(text);
+    else output.append(element("pre", "out out-" + stream, text));
+  }
+
+  function appendImage(cell, mime, data) {
+    const image = testid(element("img", "out-image"), "chart");
+    image.alt = "Chart or image shown by the code";
+    let payload = String(data || "");
+    if (!/^[A-Za-z0-9+/=\s]*$/.test(payload)) {
+      // SVG may come as markup: encode it. In <img>, an SVG's scripts never run.
+      payload = btoa(unescape(encodeURIComponent(payload)));
+    }
+    const stick = nearBottom();
+    image.addEventListener("load", () => { if (stick) scrollToBottom(); }, { once: true });
+    image.src = "data:" + mime + ";base64," + payload.replace(/\s/g, "");
+    cell.querySelector(".tool-output").append(image);
+  }
+
+  function appendHtml(cell, html) {
+    // Shown, never injected: an iframe with an empty sandbox runs no script, has no
+    // access to this page, and cannot navigate it.
+    const frame = element("iframe", "out-html");
+    frame.setAttribute("sandbox", "");
+    frame.setAttribute("referrerpolicy", "no-referrer");
+    frame.title = "HTML output of the code";
+    frame.srcdoc = String(html || "");
+    cell.querySelector(".tool-output").append(frame);
+  }
+
+  function appendFile(cell, path, url) {
+    const line = element("div", "out-file", "Saved to Drive: ");
+    const link = String(url || "");
+    if (link.startsWith("/") && !link.startsWith("//")) {
+      const anchor = testid(element("a", "", path), "drive-file");
+      anchor.href = link;
+      line.append(anchor);
+    } else {
+      line.append(element("span", "mono", path));
+    }
+    cell.querySelector(".tool-output").append(line);
+  }
+
+  function appendNotice(cell, text) {
+    cell.querySelector(".tool-output").append(element("div", "out-notice", text));
+  }
+
+  function finishCell(cell, event) {
+    const status = event.status || "error";
+    cell.dataset.status = status;
+    cell.classList.toggle("is-bad", BAD_TOOL_STATUSES.includes(status));
+    const duration = formatDuration(event.duration_ms);
+    cell.querySelector(".tool-status").textContent = duration ? status + " · " + duration : status;
+    if (event.message) {
+      // The recorded history keeps some endings as a notice already ("Stopped.").
+      const last = cell.querySelector(".tool-output").lastElementChild;
+      if (!(last && last.matches(".out-notice") && last.textContent === event.message)) {
+        appendNotice(cell, event.message);
+      }
+    }
+  }
+
+  function finishTurn(turn, event) {
+    const line = turn.querySelector(".turn-status");
+    line.dataset.status = event.status;
+    let text;
+    if (event.status === "answered") {
+      const duration = formatDuration(event.duration_ms);
+      text = duration ? "Answered in " + duration : "Answered";
+    } else {
+      text = state.status_text[event.status] || event.status;
+      if (event.message) text += ": " + event.message;
+    }
+    line.textContent = text;
+    line.classList.toggle("is-bad", event.status !== "answered");
+    // A call still "running" was cut short by the end of the turn.
+    turn.querySelectorAll('.tool-cell[data-status="running"]').forEach((cell) => {
+      cell.dataset.status = "cancelled";
+      cell.querySelector(".tool-status").textContent = "stopped";
+    });
+  }
+
+  // --- Running state -----------------------------------------------------------------
+
+  function updateControls() {
+    const busy = pending || runningTurn !== null;
+    sendButton.disabled = !connected || busy;
+    stopButton.hidden = runningTurn === null;
+    runningLine.hidden = !busy;
+    if (runningTurn !== null) {
+      const seconds = Math.max(0, Math.floor((Date.now() - runningSince) / 1000));
+      runningLine.textContent = "Running… " + seconds + " s";
+    } else if (pending) {
+      runningLine.textContent = "Starting…";
+    }
+  }
+
+  function startRunning(turnId, secondsSoFar) {
+    runningTurn = turnId;
+    runningSince = Date.now() - (secondsSoFar || 0) * 1000;
+    stopButton.disabled = false;
+    stopButton.textContent = "Stop";
+    if (!ticker) ticker = window.setInterval(updateControls, 1000);
+    updateControls();
+  }
+
+  function stopRunning() {
+    runningTurn = null;
+    if (ticker) window.clearInterval(ticker);
+    ticker = null;
+    updateControls();
+  }
+
+  function setConnection(which, text) {
+    connectionLine.dataset.state = which;
+    connectionLine.textContent = text;
+    connected = which === "open";
+    updateControls();
+  }
+
+  // --- Errors ------------------------------------------------------------------------
+
+  function showError(message) {
+    const line = testid(element("div", "pg-error"), "chat-error");
+    line.setAttribute("role", "alert");
+    line.append(element("span", "", message || "Something went wrong."));
+    const dismiss = element("button", "pg-error-dismiss", "×");
+    dismiss.type = "button";
+    dismiss.setAttribute("aria-label", "Dismiss");
+    dismiss.addEventListener("click", () => line.remove());
+    line.append(dismiss);
+    errors.append(line);
+  }
+
+  // --- Events from the server --------------------------------------------------------
+
+  function handle(event) {
+    if (!event || typeof event !== "object") return;
+    if (buffered) {
+      buffered.push(event);
+      return;
+    }
+    const stick = nearBottom();
+    apply(event);
+    if (stick) scrollToBottom();
+  }
+
+  function apply(event) {
+    if (event.type === "error") {
+      if (pending) pending = false;
+      updateControls();
+      showError(event.message);
+      return;
+    }
+    if (!event.turn) return;
+    if (event.type === "turn_started") {
+      turnFor(event.turn, event.user_message);
+      if (pending) {
+        pending = false;
+        input.value = "";
+      }
+      startRunning(event.turn, 0);
+      return;
+    }
+    const turn = turnFor(event.turn);
+    if (event.type === "turn_finished") {
+      finishTurn(turn, event);
+      if (runningTurn === null || runningTurn === event.turn) stopRunning();
+      return;
+    }
+    if (event.type === "text_delta") {
+      appendText(turn, String(event.text || ""));
+      return;
+    }
+    if (event.type === "usage") return;
+    if (event.call === undefined || event.call === null) return;
+    if (event.type === "tool_started") {
+      cellFor(turn, event);
+      return;
+    }
+    const cell = cellFor(turn, event);
+    if (event.type === "tool_finished") {
+      finishCell(cell, event);
+      return;
+    }
+    // After a refresh a finished call already shows its recorded output.
+    if (cellIsFinished(cell)) return;
+    if (event.type === "stdout" || event.type === "stderr") {
+      appendStream(cell, event.type, String(event.text || ""));
+    } else if (event.type === "display") {
+      if (IMAGE_MIMES.includes(event.mime)) appendImage(cell, event.mime, event.data);
+      else if (event.mime === "text/html") appendHtml(cell, event.data);
+      else appendStream(cell, "stdout", String(event.data || ""));
+    } else if (event.type === "file") {
+      appendFile(cell, event.path, event.url);
+    } else if (event.type === "notice") {
+      appendNotice(cell, event.text);
+    }
+  }
+
+  // After a dropped connection: what was recorded meanwhile, from the page itself.
+  async function refresh() {
+    buffered = [];
+    try {
+      const response = await fetch(window.location.href, {
+        headers: { Accept: "text/html" },
+        credentials: "same-origin",
+      });
+      if (response.ok) {
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = page.querySelector("[data-transcript]");
+        const freshState = page.getElementById("playground-state");
+        if (fresh && freshState) {
+          transcript.replaceChildren(...Array.from(fresh.childNodes));
+          highlight(transcript);
+          const now = JSON.parse(freshState.textContent);
+          if (now.running_turn) startRunning(now.running_turn, now.running_seconds);
+          else stopRunning();
+        }
+      }
+    } catch (error) {
+      // Keep what is shown; the live events still arrive.
+    }
+    const queued = buffered;
+    buffered = null;
+    queued.forEach(handle);
+  }
+
+  // --- The websocket -----------------------------------------------------------------
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + window.location.host + state.ws_path);
+    socket = ws;
+    ws.addEventListener("open", () => {
+      attempts = 0;
+      const reopened = everOpened;
+      everOpened = true;
+      setConnection("open", "");
+      if (reopened) refresh();
+    });
+    ws.addEventListener("message", (message) => {
+      let event = null;
+      try { event = JSON.parse(message.data); } catch (error) { return; }
+      handle(event);
+    });
+    ws.addEventListener("close", (close) => {
+      if (socket !== ws) return;
+      socket = null;
+      if (pending) {
+        pending = false;
+        showError("The connection dropped before the message was sent. Send it again.");
+      }
+      if (close.code === 4403) {
+        refused = true;
+        setConnection("refused", "This conversation cannot be opened: sign in again.");
+        return;
+      }
+      reconnectLater();
+    });
+  }
+
+  function reconnectLater() {
+    if (refused) return;
+    const delay = Math.min(15000, 500 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
+    attempts += 1;
+    setConnection("reconnecting", "Connection lost: reconnecting…");
+    window.setTimeout(connect, delay);
+  }
+
+  // --- Sending -----------------------------------------------------------------------
+
+  function send() {
+    const text = input.value;
+    if (!text.trim() || pending || runningTurn !== null) return;
+    if (!socket || socket.readyState !== WebSocket.OPEN) {
+      showError("Not connected yet: wait a moment and send again.");
+      return;
+    }
+    socket.send(JSON.stringify({ type: "send", text: text }));
+    pending = true;
+    updateControls();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  stopButton.addEventListener("click", () => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(JSON.stringify({ type: "stop" }));
+    stopButton.disabled = true;
+    stopButton.textContent = "Stopping…";
+  });
+
+  highlight(transcript);
+  if (state.running_turn) startRunning(state.running_turn, state.running_seconds);
+  setConnection("connecting", "Connecting…");
+  connect();
+  scrollToBottom();
+})();

@@ -1,0 +1,215 @@
+"""The playground in a real Chromium against Daphne (HTTP and websockets) and real
+sandboxes: a Direct-mode conversation of the demo member, live and after a reload."""
+
+import re
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import expect
+
+from agents.models import Agent, Conversation, ToolCall, Turn
+from sandbox.models import SandboxSession
+from tests.conftest import PASSWORD
+from workspaces.demo import demo_seed
+from workspaces.models import User, Workspace
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sandbox_image"),
+]
+
+PRINT_SLEEP_PLOT = """```python
+import time
+import matplotlib.pyplot as plt
+
+print("first line", flush=True)
+time.sleep(3)
+print("second line", flush=True)
+plt.plot([1, 2, 3, 4], [3, 1, 4, 1])
+plt.show()
+```"""
+
+LONG_LOOP = """```python
+import time
+for i in range(10_000):
+    print(f"tick {i}", flush=True)
+    time.sleep(0.2)
+```"""
+
+SANDBOX_START = 60_000  # ms: a cold container start on a busy machine
+
+
+@pytest.fixture
+def direct_agent(settings) -> Agent:
+    """The demo's Direct-mode agent (no connection, code execution on)."""
+    settings.DEMO_PASSWORD = PASSWORD
+    demo_seed()
+    workspace = Workspace.objects.get(slug="demo")
+    agent = workspace.agents.filter(connection=None, code_execution=True).first()
+    return agent or Agent.objects.create(workspace=workspace, name="Direct", code_execution=True)
+
+
+@pytest.fixture
+def asgi_login(asgi_page) -> Callable[[User], None]:
+    def do_login(user: User, password: str = PASSWORD) -> None:
+        asgi_page.goto("/login/")
+        asgi_page.get_by_label("Email").fill(user.email)
+        asgi_page.get_by_label("Password").fill(password)
+        asgi_page.get_by_role("button", name="Log in").click()
+        asgi_page.wait_for_selector("[data-testid=current-workspace]")
+
+    return do_login
+
+
+def send(page, text: str) -> None:
+    box = page.get_by_test_id("message-input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_direct_turn_streams_output_plots_and_stops(asgi_page, asgi_login, direct_agent):
+    page = asgi_page
+    member = User.objects.get(email="member@example.com")
+    asgi_login(member)
+    page.get_by_role("link", name="Playground", exact=True).click()
+    page.get_by_test_id("agent-picker").select_option(str(direct_agent.pk))
+    page.get_by_test_id("new-conversation").click()
+    conversation = Conversation.objects.get(user=member)
+    expect(page).to_have_url(re.compile(f"/w/demo/playground/{conversation.pk}/$"))
+    expect(page.get_by_test_id("send")).to_be_enabled()
+
+    # Shift+Enter is a new line, not a send.
+    box = page.get_by_test_id("message-input")
+    box.fill("line one")
+    box.press("Shift+Enter")
+    box.press_sequentially("line two")
+    expect(box).to_have_value("line one\nline two")
+    assert not Turn.objects.exists()
+
+    send(page, PRINT_SLEEP_PLOT)
+
+    running = page.get_by_test_id("running")
+    expect(running).to_have_text(re.compile(r"^Running… \d+ s$"))
+    expect(page.get_by_test_id("stop")).to_be_visible()
+    expect(page.get_by_test_id("send")).to_be_disabled()
+    expect(box).to_have_value("")
+    output = page.get_by_test_id("tool-output").first
+    expect(output).to_contain_text("first line", timeout=SANDBOX_START)
+    # The first line is shown while the code still sleeps before printing the second.
+    assert "second line" not in output.inner_text()
+    expect(output).to_contain_text("second line")
+    chart = output.get_by_test_id("chart")
+    expect(chart).to_be_visible()
+    assert chart.get_attribute("src").startswith("data:image/png;base64,")
+    cell = page.get_by_test_id("tool-cell").first
+    expect(cell.get_by_test_id("tool-status")).to_have_text(re.compile(r"^ok · \d+\.\d s$"))
+    expect(cell.locator("code.hljs .hljs-keyword").first).to_be_visible()
+    turn_status = page.get_by_test_id("turn-status").first
+    expect(turn_status).to_have_text(re.compile(r"^Answered in \d+\.\d s$"))
+    expect(page.get_by_test_id("assistant-text").last).to_contain_text("No LLM")
+    expect(running).to_be_hidden()
+    expect(page.get_by_test_id("stop")).to_be_hidden()
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    finished_text = turn_status.inner_text()
+
+    # A reload shows the same cells from the records.
+    page.reload()
+    cell = page.get_by_test_id("tool-cell").first
+    expect(cell.get_by_test_id("tool-output")).to_have_text(re.compile(r"first line\s+second line"))
+    expect(cell.get_by_test_id("chart")).to_be_visible()
+    expect(cell.get_by_test_id("tool-status")).to_have_text(re.compile(r"^ok · \d+\.\d s$"))
+    expect(cell.locator("code.hljs")).to_contain_text('print("first line", flush=True)')
+    expect(page.get_by_test_id("turn-status").first).to_have_text(finished_text)
+    expect(page.get_by_test_id("assistant-text").last).to_contain_text("No LLM")
+    expect(page.get_by_test_id("turn-note")).to_have_count(1)
+    expect(page.get_by_test_id("send")).to_be_enabled()
+
+    # Stop ends a long loop; its sandbox goes away with it.
+    send(page, LONG_LOOP)
+    second = page.get_by_test_id("turn").nth(1)
+    expect(second.get_by_test_id("turn-note")).to_contain_text("fresh sandbox")
+    expect(second.get_by_test_id("tool-output")).to_contain_text("tick 3", timeout=SANDBOX_START)
+    expect(running).to_have_text(re.compile(r"^Running… [1-9]\d* s$"))
+    page.get_by_test_id("stop").click()
+    expect(second.get_by_test_id("turn-status")).to_have_text("Stopped by you")
+    expect(second.get_by_test_id("tool-status")).to_have_text(re.compile(r"^cancelled"))
+    expect(running).to_be_hidden()
+    expect(page.get_by_test_id("stop")).to_be_hidden()
+    expect(page.get_by_test_id("send")).to_be_enabled()
+
+    first_turn, stopped = Turn.objects.filter(conversation=conversation).order_by("index")
+    assert first_turn.status == Turn.Status.ANSWERED
+    assert stopped.status == Turn.Status.CANCELLED
+    assert ToolCall.objects.get(turn=stopped).status == ToolCall.Status.CANCELLED
+    session = SandboxSession.objects.get(pk=stopped.sandbox_session_id)
+    assert session.closed_at is not None
+
+    page.reload()
+    expect(page.get_by_test_id("turn-status").nth(1)).to_have_text("Stopped by you")
+    expect(page.get_by_test_id("tool-output").nth(1)).to_contain_text("tick 3")
+
+
+# Keeps the page's websockets reachable from the test, to drop one on purpose.
+TRACK_SOCKETS = """
+window.__sockets = [];
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) { super(...args); window.__sockets.push(this); }
+};
+"""
+
+
+def open_conversation(page, agent: Agent, user: User) -> Conversation:
+    conversation = Conversation.objects.create(workspace=agent.workspace, agent=agent, user=user)
+    page.goto(f"/w/{agent.workspace.slug}/playground/{conversation.pk}/")
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    return conversation
+
+
+def test_a_second_tab_follows_a_running_turn_and_can_stop_it(asgi_page, asgi_login, direct_agent):
+    member = User.objects.get(email="member@example.com")
+    asgi_login(member)
+    conversation = open_conversation(asgi_page, direct_agent, member)
+    send(asgi_page, LONG_LOOP)
+    expect(asgi_page.get_by_test_id("tool-output")).to_contain_text("tick 2", timeout=SANDBOX_START)
+
+    other = asgi_page.context.new_page()
+    other.goto(f"/w/demo/playground/{conversation.pk}/")
+
+    expect(other.get_by_test_id("running")).to_have_text(re.compile(r"^Running… \d+ s$"))
+    expect(other.get_by_test_id("send")).to_be_disabled()
+    seen = int(re.search(r"tick (\d+)", asgi_page.get_by_test_id("tool-output").inner_text())[1])
+    expect(other.get_by_test_id("tool-output")).to_contain_text(f"tick {seen + 5}")
+    other.get_by_test_id("stop").click()
+    for tab in (other, asgi_page):
+        expect(tab.get_by_test_id("turn-status")).to_have_text("Stopped by you")
+        expect(tab.get_by_test_id("send")).to_be_enabled()
+    assert Turn.objects.get(conversation=conversation).status == Turn.Status.CANCELLED
+
+
+def test_it_reconnects_after_a_drop_and_shows_refused_requests(asgi_page, asgi_login, direct_agent):
+    page = asgi_page
+    page.add_init_script(TRACK_SOCKETS)
+    member = User.objects.get(email="member@example.com")
+    asgi_login(member)
+    open_conversation(page, direct_agent, member)
+
+    page.evaluate("window.__sockets[0].close()")
+
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "reconnecting")
+    expect(page.get_by_test_id("send")).to_be_disabled()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
+    expect(page.get_by_test_id("send")).to_be_enabled()
+    assert page.evaluate("window.__sockets.length") == 2
+
+    page.evaluate("window.__sockets[1].send(JSON.stringify({type: 'bogus'}))")
+    error = page.get_by_test_id("chat-error")
+    expect(error).to_contain_text("Unknown request.")
+    error.get_by_role("button", name="Dismiss").click()
+    expect(error).to_have_count(0)
+
+    send(page, "```python\nprint('<b>after</b> the drop')\n```")
+    expect(page.get_by_test_id("tool-output")).to_have_text(
+        "<b>after</b> the drop", timeout=SANDBOX_START
+    )
+    expect(page.get_by_test_id("turn-status")).to_contain_text("Answered")
