@@ -37,6 +37,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         # A turn this socket started stops with it: nobody is left to watch it run.
         for turn_id in self.started:
             await db(_request_stop)(turn_id, Turn.Status.DISCONNECTED)
+            runner.turn_cancel_local(turn_id)
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
