@@ -4,11 +4,10 @@ from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 
-from agents import runner
-from agents import services_playground as services
+from agents import runner, services
 from agents.events import group_name
 from agents.models import Turn
-from agents.selectors_playground import conversation_for_socket
+from agents.selectors import conversation_for_socket
 
 REFUSED = 4403
 
@@ -74,7 +73,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
 
 def _running_turn(conversation):
-    from agents.selectors_playground import running_turn
+    from agents.selectors import running_turn
 
     return running_turn(conversation=conversation)
 

@@ -13,8 +13,7 @@ from channels.db import database_sync_to_async as db
 from django.db import connections
 from django.urls import reverse
 
-from agents import services_playground as services
-from agents import tools
+from agents import services, tools
 from agents.models import Turn
 from agents.providers.base import ToolCallRequest
 from connections.selectors import workspace_has_active_pixelml

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async as db
 
-from agents import services_playground as services
-from agents import tools
+from agents import services, tools
 from agents.events import Publisher
 from agents.models import Turn
 from agents.providers import provider_for

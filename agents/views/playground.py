@@ -15,8 +15,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from agents import selectors_playground as selectors
-from agents import services_playground as services
+from agents import selectors as selectors
+from agents import services
 from agents.models import Conversation, ToolCall, Turn
 from agents.tools import IMAGE_MIMES, code_of, title_of
 from workspaces.access import workspace_view

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from agents import services_playground as services
+from agents import services
 from agents.models import Agent, ToolCall, Turn
 from agents.providers.base import Finish, ProviderError, ToolCallRequest
 from agents.turns import turn_execute

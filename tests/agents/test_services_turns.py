@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from agents import services_playground as services
+from agents import services
 from agents.models import Agent, ToolCall, Turn
 from sandbox.containers import owner_id
 from sandbox.reaper import reap
