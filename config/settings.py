@@ -195,6 +195,21 @@ TURNBOX_SANDBOX_MAX_AGE_SECONDS = env.int("TURNBOX_SANDBOX_MAX_AGE_SECONDS", def
 TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS = env.int(
     "TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS", default=300
 )
+# Network egress of sandboxes (sandbox/network.py, sandbox/egress.py): one Squid proxy
+# container per Docker engine; each network-enabled sandbox gets a /29 of its own from
+# TURNBOX_EGRESS_SUBNETS, shared with the proxy only.
+TURNBOX_EGRESS_PROXY = env.str("TURNBOX_EGRESS_PROXY", default="turnbox-egress")
+TURNBOX_EGRESS_SUBNETS = env.str("TURNBOX_EGRESS_SUBNETS", default="10.231.0.0/16")
+# Networks refused besides the private, loopback and link-local ones (a company network
+# on public addresses); they reach the proxy when it starts.
+TURNBOX_EGRESS_REFUSE = env.list("TURNBOX_EGRESS_REFUSE", default=[])
+TURNBOX_EGRESS_FIREWALL = env.bool("TURNBOX_EGRESS_FIREWALL", default=True)
+# "auto": the host's CA bundle when the engine is local; "none"; or a path on the engine's host.
+TURNBOX_EGRESS_CA_BUNDLE = env.str("TURNBOX_EGRESS_CA_BUNDLE", default="auto")
+# Whether workspace admins may choose the open policy (every public address).
+TURNBOX_EGRESS_ALLOW_OPEN = env.bool("TURNBOX_EGRESS_ALLOW_OPEN", default=False)
+# Network-enabled sandboxes kept ready per process, once the process has opened one.
+TURNBOX_EGRESS_POOL_SIZE = env.int("TURNBOX_EGRESS_POOL_SIZE", default=1)
 
 # Channels: Redis when REDIS_URL is set (several Daphne/Celery processes), else in-memory.
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("workspaces.urls")),
     path("w/<slug:ws>/connections/", include("connections.urls")),
     path("w/<slug:ws>/drive/", include("drive.urls")),
+    path("w/<slug:ws>/settings/sandbox/", include("sandbox.urls")),
     path("w/<slug:ws>/agents/", include("agents.urls_agents")),
     path("w/<slug:ws>/playground/", include("agents.urls_playground")),
 ]

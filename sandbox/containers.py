@@ -19,6 +19,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount, Ulimit
 from requests.exceptions import RequestException
 
+from sandbox import egress
 from sandbox.channel import BridgeChannel, ChannelClosed
 from sandbox.image import configured_image
 
@@ -82,13 +83,17 @@ class Spec:
     image: str
     runtime: str
     limits: Limits
+    # A network of its own, shared with the egress proxy only (sandbox/egress.py); the
+    # session's policy is given to the proxy when a session takes the sandbox.
+    egress: bool = False
 
     @classmethod
-    def default(cls, *, runtime: str | None = None, **limits) -> "Spec":
+    def default(cls, *, runtime: str | None = None, egress: bool = False, **limits) -> "Spec":
         return cls(
             image=configured_image(),
             runtime=runtime or settings.TURNBOX_SANDBOX_RUNTIME,
             limits=Limits.from_settings(**limits),
+            egress=egress,
         )
 
     @property
@@ -103,6 +108,7 @@ class Spec:
             limits.pids,
             limits.disk_mb,
             limits.tmp_mb,
+            self.egress,
         )
 
 
@@ -139,11 +145,20 @@ def owner_alive(owner: str) -> bool | None:
 class Sandbox:
     """A started container with its bridge channel. Destroy it exactly once."""
 
-    def __init__(self, *, spec: Spec, name: str, container, channel: BridgeChannel):
+    def __init__(
+        self,
+        *,
+        spec: Spec,
+        name: str,
+        container,
+        channel: BridgeChannel,
+        link: egress.Link | None = None,
+    ):
         self.spec = spec
         self.name = name
         self.container = container
         self.channel = channel
+        self.link = link
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         try:
@@ -168,7 +183,7 @@ class Sandbox:
 
     def destroy(self) -> None:
         self.channel.close()
-        remove_sandbox(self.name)
+        remove_sandbox(self.name, network=self.link is not None)
 
 
 def _volume_options(limits: Limits) -> dict:
@@ -176,7 +191,18 @@ def _volume_options(limits: Limits) -> dict:
     return {"type": "tmpfs", "device": "tmpfs", "o": size}
 
 
-def _container_options(spec: Spec, name: str, labels: dict) -> dict:
+def _container_options(spec: Spec, name: str, labels: dict, link: egress.Link | None) -> dict:
+    options = _isolated_options(spec, name, labels)
+    if link is not None:
+        extra = egress.container_options(link, packages_mb=spec.limits.disk_mb)
+        options["environment"] = {**options["environment"], **extra.pop("environment")}
+        options["mounts"] = [*options["mounts"], *extra.pop("mounts")]
+        options["tmpfs"] = {**options["tmpfs"], **extra.pop("tmpfs")}
+        options |= extra
+    return options
+
+
+def _isolated_options(spec: Spec, name: str, labels: dict) -> dict:
     limits = spec.limits
     return dict(
         command=COMMAND,
@@ -218,11 +244,15 @@ def start_sandbox(spec: Spec) -> Sandbox:
         client = docker_client()
     except DockerException as exc:
         raise SandboxUnavailable(f"Docker is not reachable: {exc}") from exc
+    link = None
     try:
         client.volumes.create(
             name=name, driver="local", driver_opts=_volume_options(spec.limits), labels=labels
         )
-        container = client.containers.create(spec.image, **_container_options(spec, name, labels))
+        if spec.egress:
+            link = egress.create_link(client=client, name=name, labels=labels)
+        options = _container_options(spec, name, labels, link)
+        container = client.containers.create(spec.image, **options)
         # Attached before start, so not one byte of the bridge's output is missed.
         raw = client.api.attach_socket(
             container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
@@ -230,16 +260,19 @@ def start_sandbox(spec: Spec) -> Sandbox:
         channel = BridgeChannel(raw)
         container.start()
     except ImageNotFound as exc:
-        remove_sandbox(name)
+        remove_sandbox(name, network=spec.egress)
         raise SandboxUnavailable(
             f"The sandbox image {spec.image} is missing: run `python manage.py "
             "build_sandbox_image`."
         ) from exc
+    except egress.EgressUnavailable as exc:
+        remove_sandbox(name, network=spec.egress)
+        raise SandboxUnavailable(f"The sandbox's network could not be set up: {exc}") from exc
     except (DockerException, RequestException) as exc:
         # Connection errors (the engine restarting) come from requests, unwrapped.
-        remove_sandbox(name)
+        remove_sandbox(name, network=spec.egress)
         raise SandboxUnavailable(f"Docker could not start the sandbox: {exc}") from exc
-    sandbox = Sandbox(spec=spec, name=name, container=container, channel=channel)
+    sandbox = Sandbox(spec=spec, name=name, container=container, channel=channel, link=link)
     try:
         sandbox.wait_ready()
     except BaseException:
@@ -248,8 +281,9 @@ def start_sandbox(spec: Spec) -> Sandbox:
     return sandbox
 
 
-def remove_sandbox(name: str) -> None:
-    """Removes a container and its volume; quiet when they are gone already."""
+def remove_sandbox(name: str, *, network: bool = True) -> None:
+    """Removes a container, its volume and (with network) its network; quiet when they are
+    gone already."""
     client = docker_client()
     try:
         client.api.remove_container(name, force=True, v=True)
@@ -263,3 +297,8 @@ def remove_sandbox(name: str) -> None:
         pass
     except (DockerException, RequestException):
         logger.exception("Could not remove sandbox volume %s; the reaper will.", name)
+    if network:
+        try:
+            egress.remove_link(client=client, name=name)
+        except (DockerException, RequestException):
+            logger.exception("Could not remove sandbox network %s; the reaper will.", name)

@@ -145,11 +145,18 @@ def build_image(
     return tag
 
 
-def _remove_older_builds(client: docker.DockerClient, *, keep: tuple[str, ...], log: Log) -> None:
+def _remove_older_builds(
+    client: docker.DockerClient,
+    *,
+    keep: tuple[str, ...],
+    log: Log,
+    repositories: tuple[str, ...] | None = None,
+) -> None:
     """Each recipe change makes a new gigabyte image: drop the builds it replaces. Builds are
     the tags that are hashes; others (dev, proto) are people's own and stay. Final images go
-    first, so that an older base has no child left when its own turn comes."""
-    for repository in (REPOSITORY, BASE_REPOSITORY):
+    first, so that an older base has no child left when its own turn comes. The sandbox's
+    repositories unless others are named (read at call time: tests move them)."""
+    for repository in repositories or (REPOSITORY, BASE_REPOSITORY):
         for tag in _build_tags(client, repository):
             if tag not in keep and _remove_quietly(client, tag):
                 log(f"Removed the older build {tag}")
@@ -195,12 +202,13 @@ def base_image() -> str:
     return match.group(1)
 
 
-def registry_reachable(client: docker.DockerClient) -> bool:
-    """Whether the engine can pull the Dockerfile's base image. Asks the registry for the
-    image's manifest only: the build pulls the layers if the answer is yes."""
+def registry_reachable(client: docker.DockerClient, image: str | None = None) -> bool:
+    """Whether the engine can pull a Dockerfile's base image (by default the sandbox's).
+    Asks the registry for the image's manifest only: the build pulls the layers if the
+    answer is yes."""
     try:
         with _request_timeout(client.api, REGISTRY_PROBE_SECONDS):
-            client.api.inspect_distribution(base_image())
+            client.api.inspect_distribution(image or base_image())
     except (docker.errors.APIError, requests.exceptions.RequestException):
         return False
     return True
@@ -398,7 +406,13 @@ def _finish_rootfs(chroot: str, rootfs: Path) -> None:
     os.chown(rootfs / "workspace", 1000, 1000)
 
 
-def _import_rootfs(client: docker.DockerClient, tar: str, rootfs: Path, tag: str) -> None:
+def _import_rootfs(
+    client: docker.DockerClient,
+    tar: str,
+    rootfs: Path,
+    tag: str,
+    changes: tuple[str, ...] = IMAGE_CHANGES,
+) -> None:
     repository, _, name = tag.rpartition(":")
     # Streamed from tar straight into the engine: the root file system is about a gigabyte.
     archive = subprocess.Popen(  # noqa: S603
@@ -407,7 +421,7 @@ def _import_rootfs(client: docker.DockerClient, tar: str, rootfs: Path, tag: str
     try:
         chunks = iter(lambda: archive.stdout.read(1 << 20), b"")
         answer = client.api.import_image_from_stream(
-            chunks, repository=repository, tag=name, changes=list(IMAGE_CHANGES)
+            chunks, repository=repository, tag=name, changes=list(changes)
         )
     finally:
         archive.stdout.close()

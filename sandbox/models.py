@@ -44,6 +44,8 @@ class SandboxSession(models.Model):
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The network policy it ran under (sandbox.network.NetworkPolicy.as_json()).
+    network = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-opened_at"]
@@ -92,15 +94,61 @@ class Execution(models.Model):
         return f"{self.kind} execution {self.pk}"
 
 
+class NetworkAttempt(models.Model):
+    """Requests of one execution's code to one host and port, and what the egress proxy
+    decided: reached through the proxy, or blocked (and why)."""
+
+    class Verdict(models.TextChoices):
+        ALLOWED = "allowed", "Allowed"
+        BLOCKED = "blocked", "Blocked by the policy"
+        PRIVATE = "private", "Blocked: a private or internal address"
+
+    session = models.ForeignKey(
+        SandboxSession, on_delete=models.CASCADE, related_name="network_attempts"
+    )
+    # The execution whose end collected it (None: between executions, or at the close).
+    execution = models.ForeignKey(
+        Execution, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    count = models.PositiveIntegerField(default=1)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["first_at", "id"]
+        indexes = [models.Index(fields=["session", "verdict"])]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} {self.host}:{self.port} ({self.count})"
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == self.Verdict.ALLOWED
+
+
 class SandboxPolicy(models.Model):
-    """A workspace's sandbox maximums, set by its admins. Agents choose limits within
-    them. A workspace without a row gets the operator's defaults (settings)."""
+    """A workspace's sandbox maximums and network policy, set by its admins. Agents choose
+    limits within them and may narrow the network policy. A workspace without a row gets
+    the operator's defaults (settings) and no network."""
+
+    class Network(models.TextChoices):
+        NONE = "none", "No network"
+        ALLOWLIST = "allowlist", "Only the listed domains"
+        OPEN = "open", "Open: every public address"
 
     workspace = models.OneToOneField(
         Workspace, on_delete=models.CASCADE, related_name="sandbox_policy"
     )
     max_timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
     max_memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    network_policy = models.CharField(max_length=10, choices=Network.choices, default=Network.NONE)
+    # Entries as sandbox.network.parse_rule accepts them, normalised ("*.example.org:8443").
+    allowed_domains = models.JSONField(default=list, blank=True)
+    # Names of sandbox.network.PRESETS ("python-packages").
+    network_presets = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -159,6 +159,11 @@ class Outcome:
         if self.kind == "python":
             self.message += " Variables were lost, files were kept; Python starts afresh."
 
+    def network_blocked(self, messages: list[str]) -> None:
+        """The code tried to reach what its network policy refuses: the status says so."""
+        sentences = [message[:1].upper() + message[1:] + "." for message in messages]
+        self.message = " ".join([self.message, *sentences]).strip()
+
     def stopped(self) -> None:
         """The caller stopped the execution (a cancelled turn)."""
         self.status = Execution.Status.KILLED

@@ -1,9 +1,12 @@
 """The warm pool: sandboxes started ahead of time, so a turn's first execution does not wait.
 
 A pooled sandbox has its kernel running and has executed nothing. It serves exactly
-one session and is destroyed with it, never reused. One pool per process, for the
-default spec; a session that asks for other limits starts its sandbox cold. The pool's
-thread also runs the reaper now and then, and the pool is drained at exit.
+one session and is destroyed with it, never reused. One pool per process for the default
+spec, and a second one for network-enabled sandboxes of the default limits, made the
+first time the process opens such a session (their network and proxy address are ready;
+the session's policy is handed to the proxy when it takes one). A session that asks for
+other limits starts its sandbox cold. The default pool's thread also runs the reaper now
+and then, and the pools are drained at exit.
 """
 
 import atexit
@@ -25,9 +28,10 @@ HEALTH_SECONDS = 5
 
 
 class WarmPool:
-    def __init__(self, spec: Spec, size: int):
+    def __init__(self, spec: Spec, size: int, *, reaps: bool = True):
         self.spec = spec
         self.size = size
+        self.reaps = reaps
         self._ready: deque[Sandbox] = deque()
         self._changed = threading.Condition()
         self._stopped = False
@@ -126,7 +130,7 @@ class WarmPool:
             sandbox.destroy()
 
     def _maybe_reap(self) -> None:
-        if time.monotonic() < self._next_reap:
+        if not self.reaps or time.monotonic() < self._next_reap:
             return
         self._next_reap = time.monotonic() + settings.TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS
         try:
@@ -139,6 +143,7 @@ class WarmPool:
 
 
 _pool: WarmPool | None = None
+_egress_pool: WarmPool | None = None
 _pool_lock = threading.Lock()
 
 
@@ -154,6 +159,20 @@ def warm_pool() -> WarmPool | None:
         return _pool
 
 
+def egress_pool() -> WarmPool | None:
+    """The pool of network-enabled sandboxes, created on first use; None when it or the
+    warm pool as a whole is switched off."""
+    global _egress_pool
+    size = settings.TURNBOX_EGRESS_POOL_SIZE
+    if settings.TURNBOX_SANDBOX_POOL_SIZE <= 0 or size <= 0:
+        return None
+    with _pool_lock:
+        if _egress_pool is None:
+            _egress_pool = WarmPool(Spec.default(egress=True), size, reaps=False)
+            atexit.register(_egress_pool.drain)
+        return _egress_pool
+
+
 def start() -> WarmPool | None:
     """Starts filling the pool in the background (server and worker start-up)."""
     pool = warm_pool()
@@ -163,7 +182,7 @@ def start() -> WarmPool | None:
 
 
 def acquire(spec: Spec) -> Sandbox | None:
-    pool = warm_pool()
+    pool = egress_pool() if spec.egress else warm_pool()
     if pool is None or pool.spec.container_key != spec.container_key:
         return None
     pool.start()
@@ -171,8 +190,9 @@ def acquire(spec: Spec) -> Sandbox | None:
 
 
 def shutdown() -> None:
-    global _pool
+    global _pool, _egress_pool
     with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.drain()
+        pools, _pool, _egress_pool = (_pool, _egress_pool), None, None
+    for pool in pools:
+        if pool is not None:
+            pool.drain()

@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.dispatch import Signal
 
-from sandbox import services
+from sandbox import egress, services
 from sandbox.containers import (
     CREATED_LABEL,
     LABEL,
@@ -65,6 +65,13 @@ def reap() -> list[str]:
         if volume["Name"] not in in_use and not young and _orphaned(labels, now):
             remove_sandbox(volume["Name"])
             removed.append(volume["Name"])
+    # A network-enabled sandbox's network, made a moment before its container.
+    for network in api.networks(filters={"label": LABEL}):
+        labels = network.get("Labels") or {}
+        young = now - _created(labels) < VOLUME_GRACE_SECONDS
+        if network["Name"] not in in_use and not young and _orphaned(labels, now):
+            egress.remove_link(client=docker_client(), name=network["Name"])
+            removed.append(network["Name"])
     services.sandbox_sessions_reaped(container_names=set(removed))
     if removed:
         logger.info("Reaped %d orphaned sandboxes.", len(set(removed)))

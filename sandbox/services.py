@@ -1,12 +1,17 @@
 """Writes of the sandbox records; the engine calls them, views never do."""
 
+from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from sandbox.containers import owner_alive
-from sandbox.models import Execution, SandboxSession
+from sandbox.egress import Attempt
+from sandbox.models import Execution, NetworkAttempt, SandboxPolicy, SandboxSession
+from sandbox.network import Mode, NetworkPolicy, preset_domains
 from workspaces.models import User, Workspace
 
 # Output kept in the database per execution and stream; the full stream went to the caller.
@@ -22,6 +27,7 @@ def sandbox_session_create(
     runtime: str,
     image: str,
     owner: str,
+    network: dict | None = None,
 ) -> SandboxSession:
     return SandboxSession.objects.create(
         workspace=workspace,
@@ -30,6 +36,7 @@ def sandbox_session_create(
         runtime=runtime,
         image=image,
         owner=owner,
+        network=network or {},
     )
 
 
@@ -102,3 +109,56 @@ def sandbox_sessions_reaped(*, container_names: set[str]) -> int:
             sandbox_session_end(session=session, reason=SandboxSession.EndReason.REAPED)
             closed += 1
     return closed
+
+
+@transaction.atomic
+def network_attempts_record(
+    *, session: SandboxSession, execution: Execution | None, attempts: Iterable[Attempt]
+) -> None:
+    """Adds the proxy's decisions to the session's records, one row per execution, host,
+    port and verdict (a session's executions run one at a time: no row is contended)."""
+    for attempt in attempts:
+        row, created = NetworkAttempt.objects.get_or_create(
+            session=session,
+            execution=execution,
+            host=attempt.host,
+            port=attempt.port,
+            verdict=attempt.verdict,
+            defaults={
+                "count": attempt.count,
+                "first_at": attempt.first_at,
+                "last_at": attempt.last_at,
+            },
+        )
+        if not created:
+            row.count += attempt.count
+            row.first_at = min(row.first_at, attempt.first_at)
+            row.last_at = max(row.last_at, attempt.last_at)
+            row.save(update_fields=["count", "first_at", "last_at"])
+
+
+@transaction.atomic
+def sandbox_network_policy_set(
+    *, workspace: Workspace, mode: str, domains: list[str], presets: list[str]
+) -> SandboxPolicy:
+    """Stores a workspace's network policy; raises ValidationError naming each bad domain
+    or unknown preset, or refusing ``open`` where the operator does not allow it. The list
+    is kept, normalised, when another mode is chosen, so that it is there when it comes
+    back."""
+    try:
+        mode = Mode(mode)
+    except ValueError:
+        raise ValidationError(f"Unknown network policy {mode!r}.") from None
+    if mode == Mode.OPEN and not settings.TURNBOX_EGRESS_ALLOW_OPEN:
+        raise ValidationError(
+            "The open network policy is not available: the operator has not allowed it."
+        )
+    listed = NetworkPolicy.allowlist(domains)  # validates; presets are checked below
+    preset_domains(presets)
+    row, _ = SandboxPolicy.objects.select_for_update().get_or_create(workspace=workspace)
+    row.network_policy = str(mode)
+    row.allowed_domains = [str(rule) for rule in listed.rules]
+    row.network_presets = list(dict.fromkeys(presets))
+    row.updated_at = timezone.now()
+    row.save()
+    return row

@@ -18,10 +18,21 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sandbox import pool, services
+from docker.errors import DockerException
+from requests.exceptions import RequestException
+
+from sandbox import egress, pool, services
 from sandbox.channel import CLOSED, ChannelClosed
-from sandbox.containers import Sandbox, Spec, owner_id, start_sandbox
+from sandbox.containers import (
+    Sandbox,
+    SandboxUnavailable,
+    Spec,
+    docker_client,
+    owner_id,
+    start_sandbox,
+)
 from sandbox.models import Execution, SandboxSession
+from sandbox.network import NetworkPolicy
 from sandbox.outcome import INTERRUPTED, KILLED, RUNNING, Outcome
 from workspaces.models import User, Workspace
 
@@ -41,9 +52,10 @@ class _Unresponsive(Exception):
 
 
 class Session:
-    def __init__(self, *, record: SandboxSession, spec: Spec):
+    def __init__(self, *, record: SandboxSession, spec: Spec, network: NetworkPolicy | None = None):
         self.record = record
         self.spec = spec
+        self.network = network or NetworkPolicy.none()
         self.closed = False
         self._sandbox: Sandbox | None = None
         self._busy = False
@@ -61,9 +73,17 @@ class Session:
         started_by: User | None = None,
         purpose: str = "",
         runtime: str | None = None,
+        network: NetworkPolicy | None = None,
         **limits,
     ) -> "Session":
-        spec = Spec.default(runtime=runtime, **limits)
+        network = network or NetworkPolicy.none()
+        spec = Spec.default(runtime=runtime, egress=network.enabled, **limits)
+        if network.enabled and spec.runtime == "runsc":
+            # Registered with --network=none (docs/sandbox.md): gVisor would have no network.
+            raise SandboxUnavailable(
+                "Network access is not available under gVisor (runsc) on this engine: "
+                "sessions with a network policy run under runc."
+            )
         record = services.sandbox_session_create(
             workspace=workspace,
             started_by=started_by,
@@ -71,8 +91,9 @@ class Session:
             runtime=spec.runtime,
             image=spec.image,
             owner=owner_id(),
+            network=network.as_json(),
         )
-        session = cls(record=record, spec=spec)
+        session = cls(record=record, spec=spec, network=network)
         try:
             session._ensure_sandbox()
         except BaseException:
@@ -147,7 +168,11 @@ class Session:
                 # The caller stopped listening (a cancelled turn): stop the code too.
                 self.stop()
                 outcome.stopped()
+            blocked = self._network_blocked(sandbox, execution)
+            outcome.network_blocked([attempt.message for attempt in blocked])
             services.execution_finish(execution=execution, **outcome.record_fields())
+        for attempt in blocked:
+            yield attempt.event()
         if notice := outcome.truncation_notice():
             yield notice
         yield outcome.status_event()
@@ -213,10 +238,69 @@ class Session:
         if self._sandbox is None or not self._sandbox.alive():
             if self._sandbox is not None:
                 self._sandbox.destroy()
-            self._sandbox = pool.acquire(self.spec) or start_sandbox(self.spec)
+            self._sandbox = self._take_sandbox()
             self._restarts_due = 0
             services.sandbox_session_attach(session=self.record, container_name=self._sandbox.name)
         return self._sandbox
+
+    def _take_sandbox(self) -> Sandbox:
+        pooled = pool.acquire(self.spec)
+        if pooled is not None:
+            try:
+                self._give_network(pooled)
+                return pooled
+            except egress.ProxyGone:  # it waited for a proxy that has been replaced since
+                pooled.destroy()
+            except BaseException:
+                pooled.destroy()
+                raise
+        sandbox = start_sandbox(self.spec)
+        try:
+            self._give_network(sandbox)
+        except BaseException as exc:
+            sandbox.destroy()
+            if isinstance(exc, egress.ProxyGone):
+                raise SandboxUnavailable(f"{exc} Try again.") from exc
+            raise
+        return sandbox
+
+    def _give_network(self, sandbox: Sandbox) -> None:
+        """Hands the session's policy to the proxy before any code runs in the sandbox."""
+        if sandbox.link is None:
+            return
+        try:
+            egress.watch(client=docker_client(), link=sandbox.link, session_id=str(self.record.id))
+            egress.assign(
+                client=docker_client(),
+                link=sandbox.link,
+                policy=self.network,
+                session_id=str(self.record.id),
+            )
+        except egress.ProxyGone:
+            raise
+        except (egress.EgressUnavailable, DockerException, RequestException) as exc:
+            message = f"The sandbox's network policy could not be set: {exc}"
+            raise SandboxUnavailable(message) from exc
+
+    def _network_blocked(
+        self, sandbox: Sandbox, execution: Execution | None, *, last: bool = False
+    ) -> list[egress.Attempt]:
+        """Records what the proxy decided for this sandbox since the last look; returns the
+        refusals, which the caller and the model are told about."""
+        if sandbox.link is None:
+            return []
+        try:
+            attempts = egress.collect(
+                client=docker_client(), link=sandbox.link, session_id=str(self.record.id), last=last
+            )
+        except (DockerException, RequestException, OSError):
+            logger.warning("Could not read the egress proxy's records of %s.", sandbox.name)
+            return []
+        if attempts:
+            services.network_attempts_record(
+                session=self.record, execution=execution, attempts=attempts
+            )
+        return [attempt for attempt in attempts if attempt.blocked]
 
     def _lose_sandbox(self, outcome: Outcome, why: str) -> None:
         # Under gVisor the memory limit stops the whole sandbox, not just one process.
@@ -239,8 +323,11 @@ class Session:
         self.closed = True
         try:
             if self._sandbox is not None:
-                self._sandbox.destroy()
-                self._sandbox = None
+                try:
+                    self._network_blocked(self._sandbox, None, last=True)
+                finally:
+                    self._sandbox.destroy()
+                    self._sandbox = None
         finally:
             services.sandbox_session_end(session=self.record, reason=reason)
 

@@ -13,6 +13,9 @@ python manage.py collectstatic --noinput -v 0
 # Agents run code in containers of the sandbox image (built once, a no-op after).
 ensure_docker
 python manage.py build_sandbox_image >/dev/null
+# The filtering proxy of sandboxes that may reach the network (image built once; the
+# container keeps running after Ctrl+C: `python manage.py egress_proxy --stop` removes it).
+python manage.py egress_proxy >/dev/null
 say "Demo logins"
 python manage.py seed_demo
 say "Turnbox is running at http://$HOST:$PORT/  (Ctrl+C stops it)"

@@ -37,6 +37,8 @@ ruff format --check .
 # The sandbox tests run real containers: an engine, and the image (built once, a no-op after).
 ensure_docker
 python manage.py build_sandbox_image >/dev/null
+# And the egress proxy's image: the network tests start proxies of their own from it.
+python manage.py egress_proxy --build-only >/dev/null
 
 # Turns in Celery workers publish through Redis: both pytest runs use this one.
 start_throwaway_redis

@@ -7,6 +7,7 @@ import docker
 import pytest
 import requests
 
+from sandbox import egress_image
 from sandbox.image import build_image, configured_image, image_exists, image_tag
 
 
@@ -30,3 +31,10 @@ def sandbox_image(docker_engine) -> str:
     elif not image_exists(docker_engine, image):
         pytest.fail(f"TURNBOX_SANDBOX_IMAGE names {image}, which the Docker engine does not have.")
     return image
+
+
+@pytest.fixture(scope="session")
+def egress_proxy_image(docker_engine) -> str:
+    """The egress proxy's image, built once if the engine lacks it (the test command
+    builds it before pytest starts)."""
+    return egress_image.build_image(client=docker_engine)

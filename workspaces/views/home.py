@@ -4,6 +4,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from sandbox.forms import NetworkPolicyForm
+from sandbox.models import SandboxPolicy
 from workspaces import services
 from workspaces.access import LAST_WORKSPACE_SESSION_KEY, admin_only, workspace_view
 from workspaces.dashboard import dashboard_cards
@@ -59,6 +61,6 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"The workspace is now called “{request.workspace.name}”.")
             return redirect("workspace_settings", ws=request.workspace.slug)
-    return render(
-        request, "workspaces/settings.html", {"form": form}, status=400 if form.errors else 200
-    )
+    policy = SandboxPolicy.objects.filter(workspace=request.workspace).first()
+    context = {"form": form, "network_form": NetworkPolicyForm.for_policy(policy)}
+    return render(request, "workspaces/settings.html", context, status=400 if form.errors else 200)

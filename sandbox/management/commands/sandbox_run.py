@@ -3,11 +3,13 @@ import binascii
 import json
 
 import requests
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 from docker.errors import DockerException
 
 from sandbox.containers import SandboxUnavailable
+from sandbox.network import PRESETS, Mode, NetworkPolicy
 from sandbox.session import open_session
 
 RUNTIMES = ("runc", "runsc")
@@ -46,22 +48,48 @@ class Command(BaseCommand):
             help="Time limit per CODE, in seconds (default: TURNBOX_SANDBOX_TIMEOUT_SECONDS).",
         )
         parser.add_argument("--runtime", choices=RUNTIMES, help="Default: TURNBOX_SANDBOX_RUNTIME.")
+        parser.add_argument(
+            "--network",
+            choices=[str(mode) for mode in Mode],
+            help="Network policy: none (the default), allowlist (--allow, --allow-preset) or "
+            "open. Private and link-local addresses are refused under every policy.",
+        )
+        parser.add_argument(
+            "--allow",
+            action="append",
+            default=[],
+            metavar="DOMAIN",
+            help="A domain the allowlist allows: pypi.org, *.example.org, example.org:8443. "
+            "Repeatable; implies --network allowlist.",
+        )
+        parser.add_argument(
+            "--allow-preset",
+            action="append",
+            default=[],
+            choices=list(PRESETS),
+            help="Domains of a preset (python-packages: the package index); repeatable.",
+        )
 
     def handle(self, *args, code, shell, as_json, timeout, runtime, **options) -> None:
         if timeout is not None and timeout <= 0:
             raise CommandError("--timeout must be a positive number of seconds.")
+        network = network_policy(options["network"], options["allow"], options["allow_preset"])
         show = self._show_json if as_json else HumanOutput(self.stdout, self.stderr)
         # One session and the process ends: a warm pool would start containers nobody uses.
         with override_settings(TURNBOX_SANDBOX_POOL_SIZE=0):
             try:
-                self._run(code, shell=shell, timeout=timeout, runtime=runtime, show=show)
+                self._run(
+                    code, shell=shell, timeout=timeout, runtime=runtime, network=network, show=show
+                )
             except SandboxUnavailable as error:
                 raise CommandError(str(error)) from None
             except (DockerException, requests.exceptions.RequestException) as error:
                 raise CommandError(f"Docker is not reachable: {error}") from None
 
-    def _run(self, codes: list[str], *, shell: bool, timeout, runtime, show) -> None:
-        with open_session(purpose="sandbox_run", runtime=runtime, timeout=timeout) as session:
+    def _run(self, codes: list[str], *, shell: bool, timeout, runtime, network, show) -> None:
+        with open_session(
+            purpose="sandbox_run", runtime=runtime, timeout=timeout, network=network
+        ) as session:
             for code in codes:
                 events = session.shell(code) if shell else session.python(code)
                 for event in events:
@@ -70,6 +98,19 @@ class Command(BaseCommand):
     def _show_json(self, event: dict) -> None:
         self.stdout.write(json.dumps(event))
         self.stdout.flush()
+
+
+def network_policy(mode: str | None, allow: list[str], presets: list[str]) -> NetworkPolicy:
+    if mode in (None, Mode.ALLOWLIST) and (allow or presets):
+        try:
+            return NetworkPolicy.allowlist(allow, presets=presets)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
+    if allow or presets:
+        raise CommandError(f"--allow and --allow-preset make an allowlist, not --network {mode}.")
+    if mode == Mode.ALLOWLIST:
+        raise CommandError("--network allowlist needs --allow DOMAIN or --allow-preset NAME.")
+    return NetworkPolicy.open() if mode == Mode.OPEN else NetworkPolicy.none()
 
 
 class HumanOutput:
@@ -91,6 +132,8 @@ class HumanOutput:
             self._line(
                 "stderr", "\n".join(event["traceback"]) or f"{event['ename']}: {event['evalue']}"
             )
+        elif kind == "network_blocked":
+            self._line("stderr", f"[{event['message']}]")
         elif kind == "status":
             self._line("stderr", status_text(event))
 

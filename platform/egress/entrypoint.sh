@@ -1,0 +1,46 @@
+#!/bin/sh
+# Starts the egress proxy: state folders, the list of refused networks, a firewall that
+# refuses new connections to them whatever Squid decides, then Squid as user proxy.
+# Runs as root with NET_ADMIN (in the container's own network namespace only) and
+# SETUID/SETGID to drop to the proxy user; Squid itself keeps no capability.
+set -eu
+
+STATE=/run/turnbox-egress
+RUN=/run/squid
+REFUSED="$RUN/refused-networks"
+
+mkdir -p "$STATE/policies" "$RUN"
+chown proxy:proxy "$STATE" "$STATE/policies" "$RUN"
+# Squid opens its logs by name once it is the proxy user: the pipes Docker gave us are root's.
+chown proxy /proc/self/fd/1 /proc/self/fd/2
+
+grep -v '^#' /opt/turnbox-egress/refused-networks | grep . > "$REFUSED"
+for network in $(echo "${TURNBOX_EGRESS_REFUSE:-}" | tr ',' ' '); do
+  echo "$network" >> "$REFUSED"
+done
+
+# New connections only: answers to the sandboxes (on their own private networks) and
+# DNS to Docker's resolver go on. REJECT, not DROP, so a refusal is quick.
+firewall() {
+  for tool in iptables ip6tables; do
+    "$tool" -w -F OUTPUT
+    "$tool" -w -A OUTPUT -o lo -j ACCEPT
+    "$tool" -w -A OUTPUT -p udp --dport 53 -j ACCEPT
+    "$tool" -w -A OUTPUT -p tcp --dport 53 -j ACCEPT
+  done
+  while read -r network; do
+    case "$network" in *:*) tool=ip6tables ;; *) tool=iptables ;; esac
+    "$tool" -w -A OUTPUT -d "$network" -p tcp --syn -j REJECT --reject-with tcp-reset
+    "$tool" -w -A OUTPUT -d "$network" -p udp -j REJECT
+  done < "$REFUSED"
+}
+
+if [ "${TURNBOX_EGRESS_FIREWALL:-on}" = off ]; then
+  echo "turnbox-egress: firewall off (TURNBOX_EGRESS_FIREWALL=off): Squid alone refuses private addresses" >&2
+elif ! firewall; then
+  echo "turnbox-egress: could not set up the firewall (needs NET_ADMIN and iptables support in the kernel); set TURNBOX_EGRESS_FIREWALL=off to run with Squid's checks alone" >&2
+  exit 1
+fi
+
+exec setpriv --reuid=proxy --regid=proxy --init-groups --inh-caps=-all \
+  squid -N -f /opt/turnbox-egress/squid.conf
