@@ -34,7 +34,7 @@ import requests
 from django.conf import settings
 
 # Bump when the offline recipe below changes what ends up in the image.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 REPOSITORY = "turnbox-sandbox"
 BASE_REPOSITORY = "turnbox-sandbox-base"
 SOURCE_DIR = Path(__file__).resolve().parent.parent / "platform" / "sandbox"
@@ -49,7 +49,8 @@ SUITE = "bookworm"
 PYTHON_VERSION = "3.11"
 # bookworm's glibc is 2.36: manylinux wheels up to that run on it.
 GLIBC_MINOR = 36
-DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini", "procps")
+# curl and wget: code and models fetch data with them (through the egress proxy).
+DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "tini", "procps", "curl", "wget")
 # ipykernel imports its debugger at start when debugpy is there; sandboxes never debug,
 # and every turn waits for a kernel to start.
 UNUSED_PACKAGES = ("debugpy",)

@@ -220,6 +220,22 @@ def test_an_allowed_name_is_reached_through_the_proxy(lab):
     assert record.network == {"mode": "allowlist", "rules": [["allowed.turnbox.test", PORT]]}
 
 
+def test_curl_and_wget_use_the_proxy_unchanged(lab):
+    url = f"http://allowed.turnbox.test:{PORT}/"
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, status = run(s.shell(f"curl -sS --max-time 10 {url} && wget -qO- -T 10 {url}"))
+    assert status["status"] == "ok", events
+    assert stdout(events) == f"{HELLO}{HELLO}"
+
+
+def test_curl_to_a_name_not_listed_is_refused(lab):
+    url = f"http://other.turnbox.test:{PORT}/"
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, status = run(s.shell(f"curl -sS -f --max-time 10 {url}"))
+    assert status["status"] == "error"
+    assert [e["host"] for e in blocked(events)] == ["other.turnbox.test"]
+
+
 def test_a_name_not_listed_is_refused_with_a_clear_message(lab):
     code = (
         FETCH
