@@ -4,10 +4,10 @@ the shape of what was typed; agents.services decides what is allowed."""
 from django import forms
 
 from agents import selectors
-from agents.models import Agent
+from agents.models import Agent, NetworkMode
 from agents.services import MAX_STEPS, MIN_MEMORY_MB, MIN_TIMEOUT_SECONDS
 from connections.selectors import workspace_has_active_pixelml
-from sandbox.selectors import sandbox_maximums
+from sandbox.selectors import sandbox_maximums, workspace_network_policy
 from workspaces.models import Workspace
 
 DIRECT_MODE_LABEL = "Direct mode (no LLM)"
@@ -109,7 +109,29 @@ class AgentInstructionsForm(_AgentForm):
     )
 
 
+class LinesField(forms.CharField):
+    """A list of entries typed one per line (commas work too)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value) or ""
+        return [
+            entry.strip()
+            for line in text.splitlines()
+            for entry in line.split(",")
+            if entry.strip()
+        ]
+
+
 class AgentCodeExecutionForm(_AgentForm):
+    def clean_network_mode(self) -> str:
+        # Not sent at all (an older page, a script): the workspace's policy.
+        return self.cleaned_data.get("network_mode") or NetworkMode.WORKSPACE
+
     code_execution = forms.BooleanField(
         label="Code execution",
         required=False,
@@ -117,10 +139,25 @@ class AgentCodeExecutionForm(_AgentForm):
     )
     timeout_seconds = forms.IntegerField(label="Timeout per run (seconds)", required=False)
     memory_mb = forms.IntegerField(label="Memory (MiB)", required=False)
+    network_mode = forms.ChoiceField(
+        label="Network access",
+        choices=NetworkMode.choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    network_rules = LinesField(
+        label="Domains this agent may reach",
+        required=False,
+        help_text=(
+            "One per line, within the workspace's policy: pypi.org, *.example.org, "
+            "api.example.com:8443. For pip: pypi.org and files.pythonhosted.org."
+        ),
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.maximums = sandbox_maximums(workspace=self.workspace)
+        self.workspace_network = workspace_network_policy(workspace=self.workspace).describe()
         self.pixelml_active = workspace_has_active_pixelml(workspace=self.workspace)
         switched_on = bool(self.agent and self.agent.code_execution)
         # Only the browser's control is disabled: a forged "on" still reaches the service,

@@ -16,6 +16,12 @@ from sandbox.models import Execution, SandboxSession
 from workspaces.models import Workspace
 
 
+class NetworkMode(models.TextChoices):
+    WORKSPACE = "workspace", "The workspace's policy"
+    NONE = "none", "No network"
+    ALLOWLIST = "allowlist", "Only the domains listed here"
+
+
 class Agent(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=100)
@@ -31,6 +37,12 @@ class Agent(models.Model):
     timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
     memory_mb = models.PositiveIntegerField(null=True, blank=True)
     max_steps = models.PositiveSmallIntegerField(default=12)
+    # The agent may narrow the workspace's network policy, never widen it.
+    network_mode = models.CharField(
+        max_length=16, choices=NetworkMode.choices, default=NetworkMode.WORKSPACE
+    )
+    # Allowlist entries ("pypi.org", "*.example.org:8443"), normalised when saved.
+    network_rules = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -16,6 +16,7 @@ from django.urls import reverse
 from agents import services, tools
 from agents.models import Turn
 from agents.providers.base import ToolCallRequest
+from agents.selectors import agent_network_policy
 from connections.selectors import workspace_has_active_pixelml
 from drive.selectors import drive_file_get
 from sandbox.aio import AsyncSession, open_session_async
@@ -64,6 +65,10 @@ class TurnSandbox:
         timeout = min(agent.timeout_seconds or maximums.timeout_seconds, maximums.timeout_seconds)
         memory = min(agent.memory_mb or maximums.memory_mb, maximums.memory_mb)
         limits = {"timeout": timeout, "memory_mb": memory}
+        network = agent_network_policy(agent=agent)
+        if network.enabled:
+            # Under gVisor the session refuses to open and says why (docs/sandbox.md).
+            limits["network"] = network
         return cls(turn=turn, allowed=not refusal, refusal=refusal, limits=limits)
 
     async def session(self) -> AsyncSession:

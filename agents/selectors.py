@@ -7,10 +7,11 @@ from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from agents.models import Agent, Conversation, ToolCall, Turn
+from agents.models import Agent, Conversation, NetworkMode, ToolCall, Turn
 from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection, connections_of_workspace
-from sandbox.selectors import Maximums, sandbox_maximums
+from sandbox.network import Mode, NetworkPolicy, effective_policy, parse_rules
+from sandbox.selectors import Maximums, sandbox_maximums, workspace_network_policy
 from workspaces.models import User, Workspace
 
 # --- Agents ---
@@ -144,6 +145,18 @@ def _test_conversation_item(agent: Agent) -> ChecklistItem:
         return ChecklistItem("test_conversation", "Test conversation run", True, detail, url)
     detail = "Open it in the playground and send a message; done once the agent answers."
     return ChecklistItem("test_conversation", "Test conversation run", False, detail, url)
+
+
+def agent_network_policy(*, agent: Agent) -> NetworkPolicy:
+    """What the agent's sandboxes may reach: the workspace's policy, narrowed by the
+    agent's own."""
+    workspace = workspace_network_policy(workspace=agent.workspace)
+    own = None
+    if agent.network_mode == NetworkMode.NONE:
+        own = NetworkPolicy.none()
+    elif agent.network_mode == NetworkMode.ALLOWLIST:
+        own = NetworkPolicy(mode=Mode.ALLOWLIST, rules=parse_rules(agent.network_rules))
+    return effective_policy(workspace, own)
 
 
 # --- Conversations and turns ---

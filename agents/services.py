@@ -10,7 +10,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from agents import selectors
-from agents.models import Agent, Conversation, Message, ToolCall, Turn
+from agents.models import Agent, Conversation, Message, NetworkMode, ToolCall, Turn
 from connections import crypto
 from connections.models import Connection
 from connections.providers import provider_models
@@ -18,7 +18,8 @@ from connections.selectors import connection_secret, workspace_has_active_pixelm
 from connections.services import UNDECRYPTABLE_KEY
 from sandbox.containers import owner_alive, owner_id
 from sandbox.models import SandboxSession
-from sandbox.selectors import sandbox_maximums
+from sandbox.network import outside_policy, parse_rules
+from sandbox.selectors import sandbox_maximums, workspace_network_policy
 from workspaces.models import User, Workspace
 
 # --- Agents ---
@@ -45,6 +46,8 @@ AGENT_FIELDS = frozenset(
         "timeout_seconds",
         "memory_mb",
         "max_steps",
+        "network_mode",
+        "network_rules",
     }
 )
 
@@ -63,6 +66,8 @@ def agent_create(
     timeout_seconds: int | None = None,
     memory_mb: int | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
+    network_mode: str = NetworkMode.WORKSPACE,
+    network_rules: list[str] | None = None,
 ) -> Agent:
     """No connection means Direct mode. An empty model takes the connection's default.
     Empty limits mean the workspace's maximums. Raises ValidationError keyed by field."""
@@ -77,6 +82,8 @@ def agent_create(
             "timeout_seconds": timeout_seconds,
             "memory_mb": memory_mb,
             "max_steps": max_steps,
+            "network_mode": network_mode,
+            "network_rules": network_rules or [],
         }
     )
     errors = _agent_errors(workspace, values, before={}, pk=None)
@@ -186,6 +193,7 @@ def _agent_errors(workspace: Workspace, values: dict, *, before: dict, pk: int |
     ):
         errors["code_execution"] = CODE_EXECUTION_NEEDS_PIXELML
     errors |= _limit_errors(workspace, values, before)
+    errors |= _network_errors(workspace, values)
     steps = values["max_steps"]
     if not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
         errors["max_steps"] = f"The step limit must be between 1 and {MAX_STEPS}."
@@ -243,6 +251,33 @@ def _limit_errors(workspace: Workspace, values: dict, before: dict) -> dict:
                 f"The memory can be at most {maximums.memory_mb} MiB, this workspace's maximum."
             )
     return errors
+
+
+def _network_errors(workspace: Workspace, values: dict) -> dict:
+    """Normalises the agent's allowlist in place; refuses entries the workspace's own
+    policy would block anyway, so the agent's page never promises what cannot happen."""
+    mode = values["network_mode"]
+    if mode not in NetworkMode.values:
+        return {"network_mode": "Choose one of the network options."}
+    if mode != NetworkMode.ALLOWLIST:
+        values["network_rules"] = []
+        return {}
+    try:
+        rules = parse_rules(values["network_rules"] or [])
+    except ValidationError as error:
+        return {"network_rules": " ".join(error.messages)}
+    if not rules:
+        return {"network_rules": "List at least one domain, or choose No network."}
+    values["network_rules"] = [str(rule) for rule in rules]
+    outside = outside_policy(workspace_network_policy(workspace=workspace), rules)
+    if outside:
+        return {
+            "network_rules": (
+                f"This workspace's network policy does not allow {', '.join(outside)}: an "
+                "agent can only narrow it. An admin widens it in the workspace's Settings."
+            )
+        }
+    return {}
 
 
 def _agent_save(agent: Agent, errors: dict) -> None:

@@ -155,6 +155,15 @@ def effective_policy(workspace: NetworkPolicy, agent: NetworkPolicy | None = Non
     return NetworkPolicy(mode=Mode.ALLOWLIST, rules=tuple(sorted(narrowed, key=_rule_order)))
 
 
+def outside_policy(policy: NetworkPolicy, rules: Iterable[Rule]) -> list[str]:
+    """The rules (as entries) that ``policy`` does not wholly allow."""
+    if policy.mode == Mode.OPEN:
+        return []
+    if policy.mode == Mode.NONE:
+        return [str(rule) for rule in rules]
+    return [str(r) for r in rules if not any(r.intersect(w) == r for w in policy.rules)]
+
+
 def _rule_order(rule: Rule) -> tuple[str, int]:
     return rule.host, rule.port or 0
 

@@ -6,7 +6,7 @@ import pytest
 from agents.models import Agent, Conversation
 from connections.models import Kind
 from connections.services import connection_create, pixelml_key_issue
-from tests.sandbox.conftest import docker_engine, sandbox_image  # noqa: F401
+from tests.sandbox.conftest import docker_engine, egress_proxy_image, sandbox_image  # noqa: F401
 
 
 def give_pixelml(workspace, admin) -> None:
