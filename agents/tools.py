@@ -7,6 +7,7 @@ through ``OutputLog`` instead.
 """
 
 import asyncio
+import base64
 import re
 from dataclasses import dataclass, field
 
@@ -196,9 +197,21 @@ class ExecutionSummary:
     def _display(self, data: dict) -> None:
         mime = next((m for m in IMAGE_MIMES if m in data), None)
         if mime:
-            self.images.append(mime)
+            size = png_size(data[mime]) if mime == "image/png" else None
+            self.images.append(f"{mime}, {size[0]}x{size[1]} px" if size else mime)
         elif "text/plain" in data:
             self.stdout.append(str(data["text/plain"]) + "\n")
+
+
+def png_size(data: str) -> tuple[int, int] | None:
+    """Width and height from a base64 PNG's header, without decoding the image."""
+    try:
+        head = base64.b64decode(data[:32])
+    except (ValueError, TypeError):
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _plain_value(data) -> str:
@@ -219,8 +232,8 @@ def execution_result(summary: ExecutionSummary, *, kind: str) -> str:
         _add_block(lines, "result", summary.result)
     if summary.error:
         _add_error(lines, summary.error)
-    for mime in summary.images:
-        lines.append(f"[{mime} image shown to the user]")
+    for image in summary.images:
+        lines.append(f"[{image} image shown to the user]")
     if summary.files:
         lines.append("files created or changed: " + ", ".join(summary.files))
     if message := summary.status.get("message"):

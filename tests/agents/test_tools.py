@@ -1,7 +1,14 @@
 """What the model is told after a tool call, and what the page keeps."""
 
+import base64
+
 from agents import tools
 from agents.tools import ExecutionSummary, OutputLog, execution_result, transfer_result
+
+
+PNG_640_480 = base64.b64encode(
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
+).decode()
 
 
 def summary_of(*events) -> ExecutionSummary:
@@ -19,7 +26,7 @@ def test_a_result_has_the_status_the_output_and_the_files():
     summary = summary_of(
         {"type": "stdout", "text": "hello\n"},
         {"type": "result", "data": {"text/plain": "42"}},
-        {"type": "display", "data": {"image/png": "AAAA", "text/plain": "<Figure>"}},
+        {"type": "display", "data": {"image/png": PNG_640_480, "text/plain": "<Figure>"}},
         status(),
     )
     summary.files = ["/workspace/chart.png"]
@@ -29,7 +36,7 @@ def test_a_result_has_the_status_the_output_and_the_files():
     assert result.splitlines()[0] == "status: ok (1.2 s)"
     assert "stdout:\nhello" in result
     assert "result:\n42" in result
-    assert "[image/png image shown to the user]" in result
+    assert "[image/png, 640x480 px image shown to the user]" in result
     assert "files created or changed: /workspace/chart.png" in result
 
 

@@ -138,7 +138,7 @@ def test_a_person_creates_a_workspace_and_becomes_its_admin(page, login, team):
 
     page.get_by_role("link", name="Settings", exact=True).click()
     page.get_by_label("Name").fill("Skunk Works")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_test_id("current-workspace")).to_have_text("Skunk Works")
     expect(page).to_have_url(re.compile("/w/skunkworks/settings/$"))
 
