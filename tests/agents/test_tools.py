@@ -5,7 +5,6 @@ import base64
 from agents import tools
 from agents.tools import ExecutionSummary, OutputLog, execution_result, transfer_result
 
-
 PNG_640_480 = base64.b64encode(
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
 ).decode()

@@ -203,7 +203,7 @@ def test_a_chart_reaches_the_browser_and_the_history(conversation):
     assert displays and displays[0]["mime"] == "image/png"
     output = turn.tool_calls.get().output
     assert any(entry["type"] == "image" for entry in output)
-    assert "[image/png image shown to the user]" in turn.tool_calls.get().result
+    assert "[image/png, 640x480 px image shown to the user]" in turn.tool_calls.get().result
 
 
 def test_upload_and_download_move_files_between_drive_and_the_sandbox(conversation, paid_team):
