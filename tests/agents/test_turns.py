@@ -1,6 +1,7 @@
 """Whole turns against real Docker: the loop, the sandbox's life, and the records."""
 
 import asyncio
+import re
 
 import pytest
 
@@ -203,7 +204,8 @@ def test_a_chart_reaches_the_browser_and_the_history(conversation):
     assert displays and displays[0]["mime"] == "image/png"
     output = turn.tool_calls.get().output
     assert any(entry["type"] == "image" for entry in output)
-    assert "[image/png, 640x480 px image shown to the user]" in turn.tool_calls.get().result
+    shown = r"\[image/png, \d+x\d+ px image shown to the user\]"
+    assert re.search(shown, turn.tool_calls.get().result)
 
 
 def test_upload_and_download_move_files_between_drive_and_the_sandbox(conversation, paid_team):
