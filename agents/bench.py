@@ -39,7 +39,7 @@ def run(*, prints: int, interval_ms: int, progress=lambda text: None) -> dict:
         progress("preparing a throw-away database")
         _manage(env, "migrate", "--verbosity", "0")
         target = json.loads(_manage(env, "stream_bench", "--prepare"))
-        port = _free_port()
+        port = free_port()
         progress(f"starting Daphne on 127.0.0.1:{port}")
         with _daphne(env, port):
             progress(f"printing {prints} lines, one every {interval_ms} ms")
@@ -68,26 +68,32 @@ def summary(samples: list[float]) -> dict:
 
 def prepare() -> dict:
     """In the server's database: a person, a Direct-mode agent, a conversation, a login."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
     from agents.models import Agent, Conversation
-    from workspaces.demo import _add_pixelml
+    from connections.services import connection_create, pixelml_key_issue
     from workspaces.models import Membership, User, Workspace
 
     user = User.objects.create_user(BENCH_EMAIL, None)
     workspace = Workspace.objects.create(name="Bench", slug="bench")
     Membership.objects.create(user=user, workspace=workspace, role="member")
-    _add_pixelml(workspace, user)
+    _, key = pixelml_key_issue(name="Bench account")
+    connection_create(workspace=workspace, kind="pixelml", name="PixelML", secret=key)
     agent = Agent.objects.create(workspace=workspace, name="Bench", code_execution=True)
     conversation = Conversation.objects.create(workspace=workspace, agent=agent, user=user)
+    path = f"/ws/w/bench/conversations/{conversation.pk}/"
+    return {"cookie": login_cookie(user), "path": path}
+
+
+def login_cookie(user) -> str:
+    """A Cookie header value that logs ``user`` in, for a client outside the server."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
-    path = f"/ws/w/bench/conversations/{conversation.pk}/"
-    return {"cookie": f"{settings.SESSION_COOKIE_NAME}={store.session_key}", "path": path}
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
 
 
 async def _measure(url: str, cookie: str, prints: int, interval_ms: int) -> list[float]:
@@ -160,7 +166,7 @@ def _daphne(env: dict, port: int) -> Iterator[None]:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_listening(server, port)
+        wait_listening(server, port)
         yield
     finally:
         server.terminate()
@@ -170,7 +176,7 @@ def _daphne(env: dict, port: int) -> Iterator[None]:
             server.kill()
 
 
-def _wait_listening(server: subprocess.Popen, port: int) -> None:
+def wait_listening(server: subprocess.Popen, port: int) -> None:
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -182,7 +188,7 @@ def _wait_listening(server: subprocess.Popen, port: int) -> None:
     raise BenchError(f"Daphne did not listen on port {port} within {START_SECONDS} s.")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

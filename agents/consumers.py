@@ -1,5 +1,7 @@
 """The conversation websocket (protocol: docs/agents.md)."""
 
+import uuid
+
 from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
@@ -7,7 +9,7 @@ from django.core.exceptions import ValidationError
 from agents import runner, services
 from agents.events import group_name
 from agents.models import Turn
-from agents.selectors import conversation_for_socket
+from agents.selectors import conversation_for_socket, running_turn
 
 REFUSED = 4403
 
@@ -60,7 +62,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await runner.turn_dispatch(turn_id=turn.pk, conversation_id=self.conversation.pk)
 
     async def _stop(self) -> None:
-        turn = await db(_running_turn)(self.conversation)
+        turn = await db(running_turn)(conversation=self.conversation)
         if turn is not None:
             await db(_request_stop)(turn.pk, Turn.Status.CANCELLED)
             runner.turn_cancel_local(turn.pk)
@@ -72,12 +74,6 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
 
-def _running_turn(conversation):
-    from agents.selectors import running_turn
-
-    return running_turn(conversation=conversation)
-
-
 def _request_stop(turn_id, why: str) -> None:
     turn = Turn.objects.filter(pk=turn_id).first()
     if turn is not None:
@@ -85,8 +81,6 @@ def _request_stop(turn_id, why: str) -> None:
 
 
 def _uuid(value):
-    import uuid
-
     try:
         return uuid.UUID(str(value))
     except ValueError:

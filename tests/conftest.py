@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pytest
 from django.db import connection, connections
@@ -125,6 +126,20 @@ def run_at_once(*calls, refusals: tuple[type[Exception], ...]) -> list:
         thread.join()
     assert None not in outcomes, "a call raised something other than a refusal"
     return outcomes
+
+
+def database_url() -> str:
+    """The test database, for another process: pytest-django has pointed settings at it."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{database['NAME']}"
+    credentials = quote(database["USER"] or "", safe="")
+    if database["PASSWORD"]:
+        credentials += ":" + quote(database["PASSWORD"], safe="")
+    port = f":{database['PORT']}" if database["PORT"] else ""
+    return f"postgres://{credentials}@{database['HOST']}{port}/{quote(database['NAME'])}"
 
 
 def run_in_new_loop(coroutine):

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from channels.layers import channel_layers
@@ -22,7 +22,7 @@ from agents.models import Turn
 from config.celery import app as celery_app
 from sandbox.image import configured_image
 from tests.agents.test_consumers import LONG_LOOP, communicator, receive_until
-from tests.conftest import run_in_new_loop
+from tests.conftest import database_url, run_in_new_loop
 from tests.sandbox.engine import container_exists
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sandbox_image")
@@ -44,18 +44,6 @@ def redis_url() -> str:
 def with_database(url: str, number: int) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{number}"))
-
-
-def database_url() -> str:
-    """The test database, for another process: pytest-django has pointed settings at it."""
-    database = django_settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{database['NAME']}"
-    credentials = quote(database["USER"] or "", safe="")
-    if database["PASSWORD"]:
-        credentials += ":" + quote(database["PASSWORD"], safe="")
-    port = f":{database['PORT']}" if database["PORT"] else ""
-    return f"postgres://{credentials}@{database['HOST']}{port}/{quote(database['NAME'])}"
 
 
 @dataclass

@@ -12,45 +12,19 @@ import pytest
 import websockets
 from django.conf import settings
 
-from agents.bench import _free_port, _wait_listening
+from agents.bench import free_port, login_cookie, wait_listening
 from agents.models import Turn
 from sandbox.models import SandboxSession
-from tests.conftest import run_in_new_loop
+from tests.agents.test_consumers import LONG_LOOP
+from tests.conftest import database_url, run_in_new_loop
 from tests.sandbox.engine import container_exists
 
 pytestmark = pytest.mark.usefixtures("sandbox_image", "transactional_db")
 
-LONG_LOOP = (
-    "```python\nimport time\nfor i in range(1000):\n    print(i, flush=True)\n"
-    "    time.sleep(0.05)\n```"
-)
-
-
-def database_url() -> str:
-    database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{database['NAME']}"
-    user, password = database.get("USER", ""), database.get("PASSWORD", "")
-    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
-    host = database.get("HOST") or "localhost"
-    return f"postgres://{auth}{host}:{database.get('PORT') or 5432}/{database['NAME']}"
-
-
-def session_cookie(user) -> str:
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
-
 
 @pytest.fixture
 def daphne():
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url(), TURNBOX_SANDBOX_POOL_SIZE="0")
     env.pop("REDIS_URL", None)
     server = subprocess.Popen(
@@ -68,7 +42,7 @@ def daphne():
         cwd=settings.BASE_DIR,
         stderr=subprocess.PIPE,
     )
-    _wait_listening(server, port)
+    wait_listening(server, port)
     yield server, port
     if server.poll() is None:
         server.kill()
@@ -83,7 +57,7 @@ def test_a_server_shutdown_interrupts_the_running_turn_and_removes_its_sandbox(
         f"ws://127.0.0.1:{port}/ws/w/{conversation.workspace.slug}/conversations/{conversation.pk}/"
     )
 
-    headers = {"Cookie": session_cookie(conversation.user)}
+    headers = {"Cookie": login_cookie(conversation.user)}
 
     async def start_turn() -> str:
         async with websockets.connect(
