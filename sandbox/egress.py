@@ -152,7 +152,8 @@ def ensure_proxy(
     goes to its hosts file, which Squid reads before asking DNS (tests)."""
     name, tag = proxy_name(), egress_image.image_tag()
     details = _inspect(client, name)
-    if details is not None and not replace and details["Config"]["Image"] == tag:
+    current = details is not None and details["Config"]["Image"] == tag
+    if current and not replace and not details["State"].get("Restarting"):
         if not details["State"]["Running"]:
             _start_again(client, name)
         return Proxy(id=details["Id"], name=name)
@@ -169,12 +170,13 @@ def ensure_proxy(
 def running_proxy(client: docker.DockerClient) -> Proxy:
     """The proxy for a new sandbox: the running one, else started (never replaced)."""
     details = _inspect(client, proxy_name())
-    if details is not None and details["State"]["Running"]:
-        return Proxy(id=details["Id"], name=proxy_name())
-    if details is not None:
+    if details is None or details["State"].get("Restarting"):
+        # A proxy that keeps failing (its image changed under it, a broken start) is
+        # replaced: its sandboxes have no working network anyway.
+        return ensure_proxy(client=client, replace=details is not None)
+    if not details["State"]["Running"]:
         _start_again(client, details["Id"])
-        return Proxy(id=details["Id"], name=proxy_name())
-    return ensure_proxy(client=client)
+    return Proxy(id=details["Id"], name=proxy_name())
 
 
 def _start_again(client: docker.DockerClient, container: str) -> None:

@@ -10,7 +10,9 @@ RUN=/run/squid
 REFUSED="$RUN/refused-networks"
 
 mkdir -p "$STATE/policies" "$RUN"
-chown proxy:proxy "$STATE" "$STATE/policies" "$RUN"
+# Root holds no DAC_OVERRIDE: after a restart the folders are the proxy user's already,
+# so take them back while root writes in them.
+chown root:root "$RUN"
 # Squid opens its logs by name once it is the proxy user: the pipes Docker gave us are root's.
 chown proxy /proc/self/fd/1 /proc/self/fd/2
 
@@ -18,6 +20,7 @@ grep -v '^#' /opt/turnbox-egress/refused-networks | grep . > "$REFUSED"
 for network in $(echo "${TURNBOX_EGRESS_REFUSE:-}" | tr ',' ' '); do
   echo "$network" >> "$REFUSED"
 done
+chown proxy:proxy "$STATE" "$STATE/policies" "$RUN"
 
 # New connections only: answers to the sandboxes (on their own private networks) and
 # DNS to Docker's resolver go on. REJECT, not DROP, so a refusal is quick.

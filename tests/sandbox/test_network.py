@@ -476,3 +476,39 @@ def test_the_proxy_image_is_tagged_by_its_recipe_and_holds_it(docker_engine, egr
             network_disabled=True,
         )  # fmt: skip
         assert inside.decode() == (egress_image.SOURCE_DIR / name).read_text()
+
+
+# -- the proxy's own life ------------------------------------------------------------------
+def test_the_proxy_serves_again_after_a_restart(lab):
+    client = docker_client()
+    restarted = time.time()
+    client.api.restart(lab.proxy, timeout=5)
+    egress._wait_ready(client, lab.proxy, since=restarted - 1)
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, _status = run(
+            s.python(FETCH + f"print(fetch('http://allowed.turnbox.test:{PORT}/')[0])")
+        )
+    assert stdout(events) == f"{HELLO}\n"
+    assert egress.running_proxy(client).id == lab.proxy
+
+
+def test_a_proxy_that_keeps_failing_is_replaced(docker_engine, egress_proxy_image, sandbox_image):
+    client = docker_client()
+    name = f"turnbox-egress-broken-{os.getpid()}"
+    with override_settings(TURNBOX_EGRESS_PROXY=name):
+        try:
+            broken = client.containers.run(
+                sandbox_image, ["sh", "-c", "exit 2"], name=name, detach=True,
+                network_disabled=True, restart_policy={"Name": "always"},
+            )  # fmt: skip
+            deadline = time.monotonic() + 10
+            while not client.api.inspect_container(broken.id)["State"]["Restarting"]:
+                assert time.monotonic() < deadline, "the broken container never restarted"
+                time.sleep(0.05)
+            proxy = egress.running_proxy(client)
+            details = client.api.inspect_container(name)
+            assert proxy.id != broken.id
+            assert details["Config"]["Image"] == egress_proxy_image
+            assert details["State"]["Running"] and not details["State"]["Restarting"]
+        finally:
+            egress.remove_proxy(client=client)
