@@ -1,0 +1,92 @@
+"""The test-run websocket of a skill, for the workspace's admins (docs/skills.md).
+
+    ws(s)://HOST/ws/w/<workspace-slug>/skills/<skill-id>/test/
+
+The browser sends ``{"type": "run", "path": "examples/x.py"}`` (optionally
+``"version": N``); the server answers with ``starting``, ``stdout``/``stderr``,
+``display``, ``notice``, then ``finished`` (or ``refused``). Closing the socket stops the
+run and removes its sandbox.
+"""
+
+import asyncio
+import contextlib
+
+from channels.db import database_sync_to_async as db
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from skills.models import Skill, SkillVersion
+from skills.selectors import skill_latest_version
+from skills.testrun import skill_test_run
+from workspaces.models import Role
+
+REFUSED = 4403
+
+
+def _skill_for_admin(user, workspace_slug: str, pk: int) -> Skill | None:
+    """The skill when ``user`` is an admin of its workspace; None for anything else."""
+    if not user or not user.is_authenticated:
+        return None
+    return (
+        Skill.objects.select_related("workspace")
+        .filter(
+            pk=pk,
+            workspace__slug=workspace_slug,
+            workspace__memberships__user=user,
+            workspace__memberships__role=Role.ADMIN,
+        )
+        .first()
+    )
+
+
+def _version(skill: Skill, number) -> SkillVersion | None:
+    if number is None:
+        return skill_latest_version(skill=skill)
+    if not isinstance(number, int):
+        return None
+    return skill.versions.filter(number=number).first()
+
+
+class SkillTestConsumer(AsyncJsonWebsocketConsumer):
+    skill = None
+    task: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.skill = await db(_skill_for_admin)(self.scope.get("user"), kwargs["ws"], kwargs["pk"])
+        if self.skill is None:
+            # Same answer for "no such skill", "not yours" and "not an admin".
+            await self.close(code=REFUSED)
+            return
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if not isinstance(content, dict) or content.get("type") != "run":
+            await self._event("refused", message="Unknown request.")
+            return
+        if self.task is not None and not self.task.done():
+            await self._event("refused", message="A test is already running; wait for it.")
+            return
+        path = content.get("path")
+        version = await db(_version)(self.skill, content.get("version"))
+        if not isinstance(path, str) or version is None:
+            await self._event("refused", message="Choose an example file of the skill.")
+            return
+        self.task = asyncio.ensure_future(self._run(version, path))
+
+    async def _run(self, version: SkillVersion, path: str) -> None:
+        await skill_test_run(
+            skill=self.skill,
+            version=version,
+            path=path,
+            user=self.scope["user"],
+            emit=self._event,
+        )
+
+    async def _event(self, event_type: str, **fields) -> None:
+        await self.send_json({"type": event_type, **fields})

@@ -1,0 +1,125 @@
+"""The "Test in sandbox" run: one example file of a skill, in a fresh sandbox with the
+skill's other files copied into /workspace, its output streamed as it is printed.
+
+It is an execution like any agent's: the workspace's PixelML connection must be active,
+the workspace's limits apply, and the session is metered with the rest.
+"""
+
+import asyncio
+import posixpath
+from collections.abc import Awaitable, Callable
+
+from channels.db import database_sync_to_async as db
+from django.db import connections
+
+from connections.selectors import workspace_has_active_pixelml
+from sandbox.aio import AsyncSession, open_session_async
+from sandbox.containers import WORKDIR
+from sandbox.selectors import sandbox_maximums
+from sandbox.transfer import TransferError, copy_in
+from skills.models import Skill, SkillVersion
+from skills.selectors import version_contents
+
+Emit = Callable[..., Awaitable[None]]
+RUNNABLE = {".py": "python", ".sh": "shell"}
+NO_PIXELML = (
+    "Test runs execute code, which needs an active PixelML connection in this workspace. "
+    "An admin adds one under Connections."
+)
+PURPOSE = "skill_test"
+
+
+def runnable_paths(paths) -> list[str]:
+    return [p for p in paths if posixpath.splitext(p)[1].lower() in RUNNABLE]
+
+
+async def skill_test_run(
+    *, skill: Skill, version: SkillVersion, path: str, user, emit: Emit
+) -> str:
+    """Runs ``path`` of ``version``; returns the final status. Refusals arrive as events."""
+    files = await db(version_contents)(version=version)
+    if path not in runnable_paths(files):
+        await emit("refused", message=f"“{path}” is not a Python or shell file of this skill.")
+        return "refused"
+    workspace = skill.workspace
+    if not await db(workspace_has_active_pixelml)(workspace=workspace):
+        await emit("refused", message=NO_PIXELML)
+        return "refused"
+    maximums = await db(sandbox_maximums)(workspace=workspace)
+    options = {"timeout": maximums.timeout_seconds, "memory_mb": maximums.memory_mb}
+    await emit("starting", path=path, version=version.number)
+    try:
+        async with open_session_async(
+            workspace=workspace, started_by=user, purpose=PURPOSE, **options
+        ) as session:
+            await _copy_files(session, files, emit)
+            return await _run(session, path, emit)
+    except Exception as error:  # a refusal at open (no sandbox, no credit) in plain words
+        await emit("refused", message=f"The sandbox could not run the test: {error}")
+        return "refused"
+
+
+async def _copy_files(session: AsyncSession, files: dict[str, bytes], emit: Emit) -> None:
+    def copy() -> list[str]:
+        problems = []
+        try:
+            container = session.session.sandbox.container
+            for path, data in sorted(files.items()):
+                try:
+                    copy_in(container, sandbox_path=path, data=data, size=len(data))
+                except TransferError as error:
+                    problems.append(str(error))
+        finally:
+            connections.close_all()
+        return problems
+
+    problems = await asyncio.to_thread(copy)
+    await emit("notice", text=f"Copied {len(files) - len(problems)} skill files into {WORKDIR}.")
+    for problem in problems:
+        await emit("notice", text=f"Not copied: {problem}")
+
+
+async def _run(session: AsyncSession, path: str, emit: Emit) -> str:
+    kind = RUNNABLE[posixpath.splitext(path)[1].lower()]
+    quoted = path.replace('"', '\\"')
+    if kind == "python":
+        events = session.python(f'%run "{quoted}"')
+    else:
+        events = session.shell(f'bash "{quoted}"')
+    status = "error"
+    async for event in events:
+        status = await _forward(event, emit) or status
+    return status
+
+
+async def _forward(event: dict, emit: Emit) -> str | None:
+    kind = event.get("type")
+    if kind in ("stdout", "stderr"):
+        await emit(kind, text=event.get("text", ""))
+    elif kind == "error":
+        lines = event.get("traceback") or [f"{event.get('ename')}: {event.get('evalue')}"]
+        await emit("stderr", text="\n".join(lines) + "\n")
+    elif kind in ("display", "result"):
+        await _display(event.get("data"), emit)
+    elif kind == "network_blocked":
+        await emit("notice", text=event.get("message", ""))
+    elif kind == "status":
+        await emit(
+            "finished",
+            status=event.get("status", "error"),
+            duration_ms=event.get("duration_ms", 0),
+            message=event.get("message", ""),
+        )
+        return event.get("status", "error")
+    return None
+
+
+async def _display(data, emit: Emit) -> None:
+    if not isinstance(data, dict):
+        data = {"text/plain": str(data)}
+    for mime in ("image/png", "image/jpeg"):
+        if mime in data:
+            await emit("display", mime=mime, data=data[mime])
+            return
+    if "text/plain" in data:
+        await emit("stdout", text=str(data["text/plain"]) + "\n")
