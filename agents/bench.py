@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import websockets
@@ -69,6 +70,7 @@ def summary(samples: list[float]) -> dict:
 def prepare() -> dict:
     """In the server's database: a person, a Direct-mode agent, a conversation, a login."""
     from agents.models import Agent, Conversation
+    from billing.services import credit_grant
     from connections.services import connection_create, pixelml_key_issue
     from workspaces.models import Membership, User, Workspace
 
@@ -77,6 +79,7 @@ def prepare() -> dict:
     Membership.objects.create(user=user, workspace=workspace, role="member")
     _, key = pixelml_key_issue(name="Bench account")
     connection_create(workspace=workspace, kind="pixelml", name="PixelML", secret=key)
+    credit_grant(workspace=workspace, amount=Decimal(3600), reason="Benchmark", granted_by=None)
     agent = Agent.objects.create(workspace=workspace, name="Bench", code_execution=True)
     conversation = Conversation.objects.create(workspace=workspace, agent=agent, user=user)
     path = f"/ws/w/bench/conversations/{conversation.pk}/"

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from channels.db import database_sync_to_async as db
 from django.db import connections
@@ -17,6 +18,9 @@ from agents import services, tools
 from agents.models import Turn
 from agents.providers.base import ToolCallRequest
 from agents.selectors import agent_network_policy
+from billing.metering import OutOfCredit, session_gate
+from billing.selectors import billing_settings_of, credits_for, session_active_ms
+from billing.services import budget_alerts_check
 from connections.selectors import workspace_has_active_pixelml
 from drive.selectors import drive_file_get
 from sandbox.aio import AsyncSession, open_session_async
@@ -106,15 +110,36 @@ class TurnSandbox:
             await emit("notice", text=self.refusal)
             return _refused(self.refusal)
         try:
+            await db(self._credit_gate)()
             session = await self.session()
+        except OutOfCredit as error:
+            # Said as it is: the model passes it on to the person.
+            return await _notice_refusal(str(error), emit, log)
         except Exception as error:
-            message = f"The sandbox could not start: {error}"
-            log.notice(message)
-            await emit("notice", text=message)
-            return _refused(message)
+            return await _notice_refusal(f"The sandbox could not start: {error}", emit, log)
         if call.name in (tools.PYTHON, tools.SHELL):
-            return await self._execute(session, call, emit, log)
-        return await self._transfer(session, call, emit, log)
+            outcome = await self._execute(session, call, emit, log)
+        else:
+            outcome = await self._transfer(session, call, emit, log)
+        await self._budget_alerts(emit, log)
+        return outcome
+
+    def _credit_gate(self) -> None:
+        conversation = self.turn.conversation
+        session_gate(workspace=conversation.workspace, agent_id=conversation.agent_id)
+        if self._session is not None and self._session.session.out_of_credit:
+            raise OutOfCredit(self._session.session.out_of_credit)
+
+    async def _budget_alerts(self, emit: Emit, log) -> None:
+        """The 80 % alert of a monthly budget, once a month, where it happened."""
+        conversation = self.turn.conversation
+        pending = await db(_session_pending)(self._session)
+        alerts = await db(budget_alerts_check)(
+            workspace=conversation.workspace, agent=conversation.agent, pending=pending
+        )
+        for alert in alerts:
+            log.notice(alert)
+            await emit("notice", text=alert)
 
     async def _execute(self, session: AsyncSession, call: ToolCallRequest, emit: Emit, log):
         kind, key = (
@@ -131,7 +156,8 @@ class TurnSandbox:
                 await _show(event, outcome.log, emit)
         finally:
             self.active_ms += summary.status.get("duration_ms", 0)
-        summary.files = await tools.files_changed(session.session.sandbox.container)
+        if not session.session.closed:  # closed when its credit ran out
+            summary.files = await tools.files_changed(session.session.sandbox.container)
         return await self._finish(outcome, summary, kind, session)
 
     async def _finish(self, outcome, summary, kind, session) -> ToolOutcome:
@@ -190,6 +216,21 @@ class TurnSandbox:
             replace=args.get("replace") is True,
             user=conversation.user,
         )
+
+
+async def _notice_refusal(message: str, emit: Emit, log) -> ToolOutcome:
+    log.notice(message)
+    await emit("notice", text=message)
+    return _refused(message)
+
+
+def _session_pending(session: AsyncSession | None):
+    """Credits the open session has used and not been charged yet."""
+    if session is None or session.session.closed:
+        return Decimal("0")
+    record = session.record
+    rate = billing_settings_of(workspace=record.workspace).credits_per_second
+    return credits_for(active_ms=session_active_ms(session=record), rate=rate)
 
 
 def _refused(message: str) -> ToolOutcome:

@@ -47,9 +47,10 @@ def agent_limits(*, agent: Agent) -> tuple[Maximums, Maximums]:
 
 
 def agent_skill_count(*, agent: Agent) -> int:
-    """How many skills the agent has. The skills app has no models yet: point this at
-    them when it does, and the checklist and the Skills tab follow."""
-    return 0
+    """How many skills the agent has; the checklist and the Skills tab follow it."""
+    from skills.models import AgentSkill  # the skills app builds on this one
+
+    return AgentSkill.objects.filter(agent=agent).count()
 
 
 def agent_has_answered_turn(*, agent: Agent) -> bool:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from agents.providers.base import ToolSpec
+from skills import names as skill_names
 
 PYTHON = "_code_execute_python"
 SHELL = "_code_execute_shell"
@@ -116,6 +117,10 @@ def title_of(name: str, arguments: dict) -> str:
         return f"Upload {arguments.get('drive_path', '')} to the sandbox"
     if name == DOWNLOAD:
         return f"Save {arguments.get('sandbox_path', '')} to Drive"
+    if name == skill_names.LIST:
+        return "Skills"
+    if name == skill_names.READ:
+        return f"Read {arguments.get('skill', '')}/{arguments.get('path', '')}"
     return name
 
 

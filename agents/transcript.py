@@ -13,10 +13,13 @@ _code_upload_to_session). Within this turn, state persists between tool calls. S
 results the user should keep to Drive with _code_download_from_session."""
 
 
-def system_prompt(agent: Agent, *, code_tools: bool) -> str:
+def system_prompt(agent: Agent, *, code_tools: bool, skills: str = "") -> str:
+    """``skills``: the attached skills by name and description (skills.tools.skills_note)."""
     parts = [agent.instructions.strip() or f"You are {agent.name}, a helpful assistant."]
     if code_tools:
         parts.append(_CODE_NOTE)
+    if skills:
+        parts.append(skills)
     return "\n\n".join(parts)
 
 

@@ -28,6 +28,8 @@ from agents.providers.base import (
 )
 from agents.sandboxes import TurnSandbox
 from agents.transcript import system_prompt, transcript_for
+from billing.reports import usage_meter
+from skills import tools as skill_tools
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class TurnContext:
     sandbox: TurnSandbox
     tool_specs: list
     messages: list[ChatMessage] = field(default_factory=list)
+    skills_note: str = ""
 
     async def emit(self, event_type: str, **fields) -> None:
         await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})
@@ -94,6 +97,7 @@ def _context(turn: Turn, publisher: Publisher) -> TurnContext:
     agent = turn.conversation.agent
     sandbox = TurnSandbox.for_turn(turn)
     specs = tools.CODE_TOOL_SPECS if sandbox.allowed else []
+    specs = [*specs, *skill_tools.specs_for(agent=agent)]
     messages = transcript_for(turn)
     return TurnContext(
         turn=turn,
@@ -102,6 +106,7 @@ def _context(turn: Turn, publisher: Publisher) -> TurnContext:
         sandbox=sandbox,
         tool_specs=specs,
         messages=messages,
+        skills_note=skill_tools.skills_note(agent=agent),
     )
 
 
@@ -179,7 +184,9 @@ async def _loop(ctx: TurnContext) -> tuple[str, str]:
 
 async def _call_model(ctx: TurnContext) -> CollectedReply:
     reply = CollectedReply()
-    system = system_prompt(ctx.turn.conversation.agent, code_tools=bool(ctx.tool_specs))
+    system = system_prompt(
+        ctx.turn.conversation.agent, code_tools=ctx.sandbox.allowed, skills=ctx.skills_note
+    )
     events = ctx.provider.stream(system=system, messages=ctx.messages, tools=ctx.tool_specs)
     async for event in events:
         if isinstance(event, TextDelta) and event.text:
@@ -211,11 +218,16 @@ async def _record_reply(ctx: TurnContext, reply: CollectedReply) -> None:
 
 
 async def _emit_usage(ctx: TurnContext) -> None:
+    active_ms = ctx.sandbox.active_ms
+    # Read each time: an admin may change the rate while a turn runs.
+    meter = await db(usage_meter)(workspace=ctx.turn.conversation.workspace, active_ms=active_ms)
     await ctx.emit(
         "usage",
         input_tokens=ctx.turn.input_tokens,
         output_tokens=ctx.turn.output_tokens,
-        active_ms=ctx.sandbox.active_ms,
+        active_ms=active_ms,
+        credits=meter["credits"],
+        rate=meter["rate"],
     )
 
 
@@ -224,6 +236,7 @@ async def _run_tool(ctx: TurnContext, call: ToolCallRequest) -> None:
         turn=ctx.turn, call_id=call.id, name=call.name, arguments=call.arguments
     )
     language, code = tools.code_of(call.name, call.arguments)
+    skill_call = call.name in skill_tools.SKILL_TOOLS
     await ctx.emit(
         "tool_started",
         call=record.seq,
@@ -235,7 +248,11 @@ async def _run_tool(ctx: TurnContext, call: ToolCallRequest) -> None:
     )
     log = tools.OutputLog()
     try:
-        outcome = await ctx.sandbox.run_tool(call, emit=_call_emitter(ctx, record.seq), log=log)
+        if skill_call:  # read from the database: no sandbox is opened for them
+            outcome = await _run_skill_tool(ctx, call, record.seq, log)
+        else:
+            emit = _call_emitter(ctx, record.seq)
+            outcome = await ctx.sandbox.run_tool(call, emit=emit, log=log)
     except asyncio.CancelledError:
         await _record_stopped_call(ctx, record, call, log)
         raise
@@ -261,6 +278,14 @@ async def _run_tool(ctx: TurnContext, call: ToolCallRequest) -> None:
         message=outcome.message,
     )
     await _emit_usage(ctx)
+
+
+async def _run_skill_tool(ctx: TurnContext, call: ToolCallRequest, seq: int, log):
+    outcome = await db(skill_tools.run)(agent=ctx.turn.conversation.agent, call=call)
+    outcome.log = log
+    text = skill_tools.show(outcome, log)
+    await ctx.emit("stdout" if outcome.status == "ok" else "stderr", call=seq, text=text)
+    return outcome
 
 
 def _call_emitter(ctx: TurnContext, seq: int):

@@ -30,6 +30,11 @@ class CreditAccount(models.Model):
     balance = models.DecimalField(**CREDIT, default=Decimal("0"))
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    class Meta:
+        # Given by the operator to a person: as a workspace admin they may then grant
+        # credits to that workspace on its Billing page.
+        permissions = [("grant_credits", "Can grant credits to the workspaces they administer")]
+
     def __str__(self) -> str:
         return f"credits of {self.key}"
 

@@ -9,6 +9,12 @@ app = Celery("turnbox")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# For deployments that run `celery -A config beat`; without a beat, every process with a
+# warm pool reconciles after each reap (docs/billing.md).
+app.conf.beat_schedule = {
+    "billing-reconcile": {"task": "billing.tasks.billing_reconcile", "schedule": 600.0},
+}
+
 
 @worker_process_init.connect
 def start_sandbox_pool(**_) -> None:

@@ -9,4 +9,7 @@ urlpatterns = [
     path("w/<slug:ws>/settings/sandbox/", include("sandbox.urls")),
     path("w/<slug:ws>/agents/", include("agents.urls_agents")),
     path("w/<slug:ws>/playground/", include("agents.urls_playground")),
+    path("w/<slug:ws>/skills/", include("skills.urls")),
+    path("w/<slug:ws>/usage/", include("billing.urls_reports")),
+    path("w/<slug:ws>/settings/billing/", include("billing.urls")),
 ]

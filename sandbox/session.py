@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
+from billing import metering
+from billing.services import session_charge
 from sandbox import egress, pool, services
 from sandbox.channel import CLOSED, ChannelClosed
 from sandbox.containers import (
@@ -41,6 +43,9 @@ logger = logging.getLogger(__name__)
 # How long a bridge may take to report after a hard kill before the sandbox is replaced.
 KILL_REPORT_SECONDS = 5
 KERNEL_RESTART_SECONDS = 60
+# How often a metered execution checks its credit: it stops within about this much of
+# the boundary (plus the kill's own delay).
+CREDIT_CHECK_SECONDS = 0.25
 
 
 class SessionError(RuntimeError):
@@ -52,8 +57,18 @@ class _Unresponsive(Exception):
 
 
 class Session:
-    def __init__(self, *, record: SandboxSession, spec: Spec, network: NetworkPolicy | None = None):
+    def __init__(
+        self,
+        *,
+        record: SandboxSession,
+        spec: Spec,
+        network: NetworkPolicy | None = None,
+        meter: metering.Meter | None = None,
+    ):
         self.record = record
+        self.meter = meter
+        # Why the credit stopped this session ("" while it has credit).
+        self.out_of_credit = ""
         self.spec = spec
         self.network = network or NetworkPolicy.none()
         self.closed = False
@@ -77,6 +92,10 @@ class Session:
         **limits,
     ) -> "Session":
         network = network or NetworkPolicy.none()
+        meter = None
+        if workspace is not None:  # metered: operator runs and benchmarks have no workspace
+            metering.session_gate(workspace=workspace)
+            meter = metering.Meter(workspace=workspace)
         spec = Spec.default(runtime=runtime, egress=network.enabled, **limits)
         if network.enabled and spec.runtime == "runsc":
             # Registered with --network=none (docs/sandbox.md): gVisor would have no network.
@@ -93,7 +112,9 @@ class Session:
             owner=owner_id(),
             network=network.as_json(),
         )
-        session = cls(record=record, spec=spec, network=network)
+        if meter is not None:
+            meter.session_id = record.pk
+        session = cls(record=record, spec=spec, network=network, meter=meter)
         try:
             session._ensure_sandbox()
         except BaseException:
@@ -135,6 +156,8 @@ class Session:
             self._busy = False
             self._current = None
             self._stopped = False
+        if self.out_of_credit:
+            self.close()
 
     def _run(self, sandbox: Sandbox, execution: Execution, outcome: Outcome, code: str):
         if outcome.kind == Execution.Kind.PYTHON:
@@ -157,6 +180,8 @@ class Session:
             finished = True
             if self._stopped:
                 outcome.stopped()
+            if self.out_of_credit:
+                outcome.message = f"Stopped: the credit ran out. {self.out_of_credit}"
         except ChannelClosed:
             self._lose_sandbox(outcome, "it ended unexpectedly")
             finished = True
@@ -164,6 +189,9 @@ class Session:
             sandbox.channel.unlisten(request_id)
             if not outcome.duration_ms:  # no status came: charge up to now
                 outcome.duration_ms = round((time.monotonic() - started) * 1000)
+            if outcome.status == Execution.Status.TIMEOUT:
+                # The interrupt and kill after the limit are ours: charged up to the limit.
+                outcome.duration_ms = min(outcome.duration_ms, round(outcome.timeout * 1000))
             if not finished:
                 # The caller stopped listening (a cancelled turn): stop the code too.
                 self.stop()
@@ -179,10 +207,16 @@ class Session:
 
     def _stream(self, sandbox: Sandbox, events, outcome: Outcome, started: float):
         phase, deadline = RUNNING, started + outcome.timeout
+        next_check = started if self.meter else float("inf")
         while True:
+            if time.monotonic() >= next_check:  # also while output streams without a pause
+                next_check = time.monotonic() + CREDIT_CHECK_SECONDS
+                self._check_credit(started)
             try:
-                event = events.get(timeout=max(deadline - time.monotonic(), 0))
+                event = events.get(timeout=max(min(deadline, next_check) - time.monotonic(), 0))
             except queue.Empty:
+                if time.monotonic() < deadline:
+                    continue  # time for a credit check, not the deadline
                 try:
                     phase, deadline = self._escalate(sandbox, phase)
                 except _Unresponsive:
@@ -198,6 +232,21 @@ class Session:
                 return
             if (cleaned := outcome.accept(event, phase)) is not None:
                 yield cleaned
+
+    def _check_credit(self, started: float) -> None:
+        """Stops the running execution once the session's credit is used up."""
+        if self.out_of_credit:
+            return
+        running_ms = round((time.monotonic() - started) * 1000)
+        try:
+            exhausted = self.meter.exhausted(running_ms=running_ms)
+        except Exception:  # the database is away: the charge at the close still counts
+            logger.exception("The credit check of session %s failed.", self.record.pk)
+            return
+        if exhausted:
+            self.out_of_credit = self.meter.why
+            logger.info("Session %s ran out of credit.", self.record.pk)
+            self.stop()
 
     def _escalate(self, sandbox: Sandbox, phase: str) -> tuple[str, float]:
         """Past the deadline: interrupt, then kill, then give up on the sandbox."""
@@ -330,6 +379,15 @@ class Session:
                     self._sandbox = None
         finally:
             services.sandbox_session_end(session=self.record, reason=reason)
+            self._charge()
+
+    def _charge(self) -> None:
+        if self.record.workspace_id is None:
+            return
+        try:
+            session_charge(session_id=self.record.pk)
+        except Exception:  # never breaks the close: reconciliation charges it later
+            logger.exception("Session %s could not be charged at its close.", self.record.pk)
 
     def __enter__(self) -> "Session":
         return self

@@ -19,6 +19,7 @@ DEMO_PEOPLE = [
 ]
 OPERATOR_EMAIL = "operator@example.com"
 SAMPLE_PATH = "/data/files/q4_sales.csv"
+DEMO_CREDITS = 3600  # an hour of active code at the default rate
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ def demo_seed() -> DemoSeed:
         _add_sample_file(demo, admin)
     if demo is not None:
         _ensure_direct_agent(demo, admin)
+        _ensure_starting_credits(demo, admin)
+        _ensure_example_skills(demo, admin)
     # The demo admin belongs to two workspaces so that switching can be tried at once.
     research, _ = _claim_workspace("research", "Research", admin)
     logins = [
@@ -100,6 +103,23 @@ def _add_pixelml(workspace: Workspace, admin: User) -> None:
     )
 
 
+def _ensure_starting_credits(workspace: Workspace, admin: User) -> None:
+    """Once per demo, demos seeded before billing existed too: a fixed idempotency key
+    makes every later seed a no-op. A demo whose PixelML connection was removed gets none."""
+    from billing.services import credit_grant
+    from connections.selectors import workspace_has_active_pixelml
+
+    if not workspace_has_active_pixelml(workspace=workspace):
+        return
+    credit_grant(
+        workspace=workspace,
+        amount=DEMO_CREDITS,
+        reason="Starting credits of the demo",
+        granted_by=admin,
+        idempotency_key=f"grant:demo:{workspace.pk}",
+    )
+
+
 DEMO_AGENT = "Code runner"
 
 
@@ -117,6 +137,20 @@ def _ensure_direct_agent(workspace: Workspace, admin: User) -> None:
         code_execution=True,
         created_by=admin,
     )
+
+
+def _ensure_example_skills(workspace: Workspace, admin: User) -> None:
+    """The shipped skills, attached to the Direct-mode agent. Added to demos seeded
+    before skills existed too; once the workspace has skills, it is left alone (a skill
+    an admin deleted stays deleted)."""
+    from skills.services import agent_skills_set, example_skills_import
+
+    if workspace.skills.exists():
+        return
+    skills = example_skills_import(workspace=workspace, created_by=admin)
+    agent = workspace.agents.filter(name=DEMO_AGENT).first()
+    if agent is not None:
+        agent_skills_set(agent=agent, choices={skill.pk: None for skill in skills})
 
 
 def _add_sample_file(workspace: Workspace, admin: User) -> None:

@@ -16,6 +16,7 @@ from agents.providers.base import (
     ToolCallRequest,
     ToolSpec,
 )
+from skills import names as skill_tools
 
 LABEL = "Direct mode (no LLM)"
 _FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -24,7 +25,8 @@ _LANGUAGES |= {"bash": tools.SHELL, "sh": tools.SHELL, "shell": tools.SHELL}
 USAGE = (
     "Put code in ```python or ```bash blocks and I run them in order, or use "
     "`/upload DRIVE_PATH [SANDBOX_PATH]` and "
-    "`/download SANDBOX_PATH DRIVE_PATH [--replace]`."
+    "`/download SANDBOX_PATH DRIVE_PATH [--replace]`; `/skills` lists the agent's skills "
+    "and `/skill NAME PATH` shows one file of one."
 )
 
 
@@ -54,13 +56,15 @@ def actions_of(text: str) -> list[Action]:
 
 
 def _command(line: str) -> Action | None:
-    if not line.startswith(("/upload", "/download")):
+    if not line.startswith(("/upload", "/download", "/skill")):
         return None
     try:
         words = shlex.split(line)
     except ValueError as error:
         return Action("", {}, problem=f"Could not read `{line}`: {error}.")
     verb, args = words[0], words[1:]
+    if verb in ("/skills", "/skill"):
+        return _skill_command(line, verb, args)
     if verb == "/upload" and len(args) in (1, 2):
         arguments = {"drive_path": args[0]} | ({"sandbox_path": args[1]} if len(args) == 2 else {})
         return Action(tools.UPLOAD, arguments)
@@ -73,6 +77,14 @@ def _command(line: str) -> Action | None:
     if verb in ("/upload", "/download"):
         return Action("", {}, problem=f"`{line}` is not understood. {USAGE}")
     return None
+
+
+def _skill_command(line: str, verb: str, args: list[str]) -> Action:
+    if verb == "/skills" and not args:
+        return Action(skill_tools.LIST, {})
+    if verb == "/skill" and len(args) == 2:
+        return Action(skill_tools.READ, {"skill": args[0], "path": args[1]})
+    return Action("", {}, problem=f"`{line}` is not understood. {USAGE}")
 
 
 class DirectProvider:

@@ -21,6 +21,7 @@ from agents.forms_agents import (
 )
 from agents.models import Agent
 from connections.selectors import workspace_has_active_pixelml
+from skills.selectors import skill_choices_for_agent
 from workspaces.access import admin_only, workspace_view
 from workspaces.models import Role
 
@@ -171,6 +172,7 @@ def _edit_page(
             "form": form,
             # The Skills & Capabilities tab.
             "skill_count": selectors.agent_skill_count(agent=agent),
+            "skill_choices": skill_choices_for_agent(agent=agent),
             "pixelml_active": workspace_has_active_pixelml(workspace=request.workspace),
             "code_execution_url": selectors.agent_tab_url(agent=agent, tab="code-execution"),
         },

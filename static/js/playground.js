@@ -15,6 +15,7 @@
   const sendButton = form.querySelector("[data-send]");
   const stopButton = form.querySelector("[data-stop]");
   const runningLine = form.querySelector("[data-running]");
+  const meterLine = form.querySelector("[data-meter]");
   const connectionLine = form.querySelector("[data-connection]");
   const errors = document.querySelector("[data-errors]");
 
@@ -33,6 +34,9 @@
   let runningSince = 0;
   let ticker = null;
   let buffered = null;          // Events that arrive while the transcript is being refreshed.
+  // The running turn's active time: the server's figure (usage events) plus, while a tool
+  // call runs, the time since it started, so the meter moves between events.
+  const meter = { activeMs: 0, rate: null, toolSince: 0 };
 
   // --- Small DOM helpers ---------------------------------------------------------------
 
@@ -225,6 +229,38 @@
     });
   }
 
+  // --- The usage meter ---------------------------------------------------------------
+
+  function updateMeter() {
+    if (!meterLine || meter.rate === null) return;
+    const running = meter.toolSince ? Date.now() - meter.toolSince : 0;
+    const seconds = Math.ceil((meter.activeMs + running) / 1000);
+    const credits = Number((seconds * meter.rate).toFixed(3));
+    meterLine.textContent =
+      "Active " + seconds + " s · " + credits + (credits === 1 ? " credit" : " credits");
+    meterLine.hidden = false;
+  }
+
+  function meterEvent(event) {
+    if (event.type === "turn_started") {
+      Object.assign(meter, { activeMs: 0, toolSince: 0 });
+    } else if (event.type === "usage") {
+      meter.activeMs = Number(event.active_ms) || 0;
+      if (event.rate !== undefined && event.rate !== null) meter.rate = Number(event.rate);
+    } else if (event.type === "tool_started") {
+      meter.toolSince = Date.now();
+    } else if (event.type === "tool_finished") {
+      // Until the usage event that follows brings the measured figure.
+      if (meter.toolSince) meter.activeMs += Number(event.duration_ms) || 0;
+      meter.toolSince = 0;
+    } else if (event.type === "turn_finished") {
+      meter.toolSince = 0;
+    } else {
+      return;
+    }
+    updateMeter();
+  }
+
   // --- Running state -----------------------------------------------------------------
 
   function updateControls() {
@@ -238,6 +274,7 @@
     } else if (pending) {
       runningLine.textContent = "Starting…";
     }
+    if (meter.toolSince) updateMeter();
   }
 
   function startRunning(turnId, secondsSoFar) {
@@ -298,6 +335,9 @@
       return;
     }
     if (!event.turn) return;
+    if (runningTurn === null || runningTurn === event.turn || event.type === "turn_started") {
+      meterEvent(event);
+    }
     if (event.type === "turn_started") {
       turnFor(event.turn, event.user_message);
       if (pending) {

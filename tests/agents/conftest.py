@@ -1,19 +1,25 @@
 """Agents under test: a workspace that may run code (an active PixelML connection), a
 Direct-mode agent in it, and real Docker for the turns that run code."""
 
+from decimal import Decimal
+
 import pytest
 
 from agents.models import Agent, Conversation
+from billing.services import credit_grant
 from connections.models import Kind
 from connections.services import connection_create, pixelml_key_issue
 from tests.sandbox.conftest import docker_engine, egress_proxy_image, sandbox_image  # noqa: F401
 
 
-def give_pixelml(workspace, admin) -> None:
+def give_pixelml(workspace, admin, credits: Decimal = Decimal("10000")) -> None:
+    """An active PixelML connection whose account holds ``credits``."""
     _, key = pixelml_key_issue(name=f"{workspace.name} account")
     connection_create(
         workspace=workspace, kind=Kind.PIXELML, name="PixelML", secret=key, created_by=admin
     )
+    if credits:
+        credit_grant(workspace=workspace, amount=credits, reason="Test credits", granted_by=admin)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from billing.reports import usage_snapshot
 from sandbox.forms import NetworkPolicyForm
 from sandbox.models import SandboxPolicy
 from workspaces import services
@@ -43,11 +44,11 @@ def workspace_new(request: HttpRequest) -> HttpResponse:
 
 @workspace_view()
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "workspaces/dashboard.html",
-        {"cards": dashboard_cards(membership=request.membership)},
-    )
+    context = {
+        "cards": dashboard_cards(membership=request.membership),
+        "usage": usage_snapshot(workspace=request.workspace),
+    }
+    return render(request, "workspaces/dashboard.html", context)
 
 
 @admin_only

@@ -1,0 +1,173 @@
+"""Credit limits of running sessions: the gate before a session opens, and the check
+that stops an execution at the boundary.
+
+A session may spend its allowance: the least of
+  - the account's balance, minus what the account's other open sessions have used so
+    far (their executions, finished and running, at their workspace's rate);
+  - the workspace's monthly budget left, minus its other open sessions' usage;
+  - the agent's monthly budget left, minus the usage of its other open sessions.
+Each running session sees the others' usage grow, so sessions sharing an account stop
+together when the credit is gone, never each spending the whole balance. The session
+itself is stopped once its active seconds reach the allowance; the part-second it was
+running then is charged rounded up, and the charge's floor (billing.services) keeps the
+balance at minus one second's worth at most.
+
+A workspace without a PixelML connection has no account and is not metered here: the
+agents refuse to run code for it before any session opens.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from agents.models import Turn
+from billing import selectors
+from billing.models import AgentBudget, BillingSettings, CreditAccount
+from connections.selectors import pixelml_connection
+from sandbox.containers import SandboxUnavailable
+from sandbox.models import Execution, SandboxSession
+from workspaces.models import Workspace
+
+UNMETERED = Decimal("Infinity")
+ADD_CREDITS = "A workspace admin or the platform operator can add credits."
+
+
+class OutOfCredit(SandboxUnavailable):
+    """A metered session may not open, or go on: no credit left, or a budget used up."""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    credits: Decimal
+    rate: Decimal
+    # Plain words for when it is used up.
+    why: str
+
+    @property
+    def used_up(self) -> bool:
+        return self.credits <= 0
+
+    def seconds(self) -> float:
+        """Active seconds the allowance pays for (inf at a rate of zero)."""
+        return float("inf") if self.rate <= 0 else float(self.credits / self.rate)
+
+
+def allowance(*, workspace: Workspace, agent_id: int | None = None, session_id=None) -> Allowance:
+    """What a session of the workspace (and agent) may still spend, leaving out the
+    session's own usage (``session_id``), which the caller counts."""
+    rate = selectors.billing_settings_of(workspace=workspace).credits_per_second
+    connection = pixelml_connection(workspace=workspace)
+    if connection is None or connection.pixelml_key_id is None:
+        # No account to meter: agents refuse code without PixelML before any session.
+        return Allowance(UNMETERED, rate, "")
+    others = _others_usage(connection.pixelml_key_id, session_id)
+    account = CreditAccount.objects.filter(key_id=connection.pixelml_key_id).first()
+    balance = account.balance if account else Decimal("0")
+    limits = [
+        (
+            balance - sum(cost for _, _, cost in others),
+            f"This workspace has no credits left. {ADD_CREDITS}",
+        )
+    ]
+    limits += _budget_limits(workspace, agent_id, others)
+    credits, why = min(limits, key=lambda limit: limit[0])
+    return Allowance(credits, rate, why)
+
+
+def _budget_limits(workspace: Workspace, agent_id: int | None, others) -> list:
+    limits = []
+    row = BillingSettings.objects.filter(workspace=workspace).first()
+    if row is not None and row.monthly_budget is not None:
+        running = sum(cost for ws, _, cost in others if ws == workspace.pk)
+        used = selectors.month_usage(workspace=workspace)
+        limits.append(
+            (
+                row.monthly_budget - used - running,
+                f"This workspace has used its monthly budget of "
+                f"{_credits(row.monthly_budget)} credits. A workspace admin can raise it.",
+            )
+        )
+    budget = AgentBudget.objects.filter(agent_id=agent_id).select_related("agent").first()
+    if budget is not None:
+        running = sum(cost for _, agent, cost in others if agent == agent_id)
+        used = selectors.month_usage(workspace=workspace, agent=budget.agent)
+        limits.append(
+            (
+                budget.monthly_budget - used - running,
+                f"The agent {budget.agent.name} has used its monthly budget of "
+                f"{_credits(budget.monthly_budget)} credits. A workspace admin can raise it.",
+            )
+        )
+    return limits
+
+
+def _others_usage(key_id: int, session_id) -> list[tuple[int, int | None, Decimal]]:
+    """(workspace id, agent id, credits so far) of the key's other open sessions."""
+    sessions = SandboxSession.objects.filter(
+        status=SandboxSession.Status.OPEN,
+        workspace__connections__pixelml_key_id=key_id,
+    ).exclude(pk=session_id)
+    ids = dict(sessions.values_list("pk", "workspace_id"))
+    if not ids:
+        return []
+    now, used = timezone.now(), dict.fromkeys(ids, 0)
+    for execution in Execution.objects.filter(session_id__in=ids):
+        used[execution.session_id] += selectors.execution_charged_ms(execution=execution, now=now)
+    agents = dict(
+        Turn.objects.filter(sandbox_session_id__in=ids).values_list(
+            "sandbox_session_id", "conversation__agent_id"
+        )
+    )
+    rates = dict(
+        BillingSettings.objects.filter(workspace_id__in=set(ids.values())).values_list(
+            "workspace_id", "credits_per_second"
+        )
+    )
+    return [
+        (ws, agents.get(pk), selectors.credits_for(active_ms=used[pk], rate=rates.get(ws, 1)))
+        for pk, ws in ids.items()
+    ]
+
+
+def session_gate(*, workspace: Workspace, agent_id: int | None = None) -> None:
+    """Raises OutOfCredit, in words for the person, when a new session may not open."""
+    found = allowance(workspace=workspace, agent_id=agent_id)
+    if found.used_up:
+        raise OutOfCredit(found.why)
+
+
+class Meter:
+    """Watches one open session of a workspace: asked now and then during an execution,
+    says when its credit has run out."""
+
+    def __init__(self, *, workspace: Workspace, agent_id: int | None = None):
+        self.workspace = workspace
+        self.agent_id = agent_id
+        self.session_id = None
+        self.why = ""
+
+    def exhausted(self, *, running_ms: int) -> bool:
+        """True when the session's finished executions plus ``running_ms`` of the current
+        one have reached its allowance; ``why`` then says so."""
+        agent_id = self.agent_id or _turn_agent(self.session_id)
+        found = allowance(workspace=self.workspace, agent_id=agent_id, session_id=self.session_id)
+        finished = Execution.objects.filter(
+            session_id=self.session_id, duration_ms__isnull=False
+        ).values_list("duration_ms", flat=True)
+        if (sum(finished) + running_ms) / 1000 < found.seconds():
+            return False
+        self.why = found.why
+        return True
+
+
+def _turn_agent(session_id) -> int | None:
+    return (
+        Turn.objects.filter(sandbox_session_id=session_id)
+        .values_list("conversation__agent_id", flat=True)
+        .first()
+    )
+
+
+def _credits(value: Decimal) -> str:
+    return f"{value.normalize():f}"

@@ -1,0 +1,399 @@
+"""Reads for the finance reports, the usage_report command and the live usage figures.
+
+A report is built from the workspace's usage entries only (``LedgerEntry.Kind.USAGE``):
+its totals are, by construction, the sum of those entries over the period. Periods are
+whole days in the site's time zone (``TIME_ZONE``), both ends included. Credits are
+shown as positive numbers (usage entries are negative amounts).
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from agents.models import Turn
+from billing.models import LedgerEntry
+from billing.selectors import billing_settings_of, credits_for, workspace_balance
+from connections.models import Connection, Kind
+from sandbox.models import Execution
+from workspaces.models import Workspace
+
+ZERO = Decimal("0")
+GROUPS = {"day": "Day", "agent": "Agent", "user": "Person", "conversation": "Conversation"}
+# Keeps a typo'd year from building a report over centuries.
+MAX_PERIOD_DAYS = 3660
+BURN_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Period:
+    since: date
+    until: date
+
+    @property
+    def start(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.since, time.min))
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period (its last day is included)."""
+        return timezone.make_aware(datetime.combine(self.until + timedelta(days=1), time.min))
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    period: Period
+    group: str
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    key: str
+    label: str
+    credits: Decimal
+    active_ms: int
+    sessions: int
+
+    @property
+    def active_seconds(self) -> Decimal:
+        return Decimal(self.active_ms) / 1000
+
+
+@dataclass
+class UsageTotals:
+    credits: Decimal = ZERO
+    active_ms: int = 0
+    sessions: int = 0
+
+    @property
+    def active_seconds(self) -> Decimal:
+        return Decimal(self.active_ms) / 1000
+
+
+@dataclass
+class UsageReport:
+    query: UsageQuery
+    rows: list[UsageRow] = field(default_factory=list)
+    totals: UsageTotals = field(default_factory=UsageTotals)
+
+
+def this_month(*, today: date | None = None) -> Period:
+    today = today or timezone.localdate()
+    return Period(since=today.replace(day=1), until=today)
+
+
+def parse_date(value: str, *, name: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        raise ValidationError(
+            f"“{value}” is not a date for {name}: write it as YYYY-MM-DD, e.g. 2026-01-31."
+        ) from None
+
+
+def usage_query_parse(
+    *, since: str | None, until: str | None, group: str | None, today: date | None = None
+) -> UsageQuery:
+    """The report asked for, from text (a query string or the command line). Missing
+    parts take the defaults: this month, grouped by day."""
+    default = this_month(today=today)
+    errors = []
+    start, end = default.since, (today or timezone.localdate())
+    try:
+        start = parse_date(since, name="“since”") if since else default.since
+    except ValidationError as error:
+        errors += error.messages
+    try:
+        end = parse_date(until, name="“until”") if until else max(start, default.until)
+    except ValidationError as error:
+        errors += error.messages
+    group = group or "day"
+    if group not in GROUPS:
+        errors.append(f"Group by one of: {', '.join(GROUPS)} (not “{group}”).")
+    if not errors and end < start:
+        errors.append(f"“until” ({end}) is before “since” ({start}): swap them.")
+    if not errors and (end - start).days >= MAX_PERIOD_DAYS:
+        errors.append(f"A report covers at most {MAX_PERIOD_DAYS} days; choose a shorter period.")
+    if errors:
+        raise ValidationError(errors)
+    return UsageQuery(period=Period(since=start, until=end), group=group)
+
+
+def usage_entries(*, workspace: Workspace, period: Period) -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(
+        workspace=workspace,
+        kind=LedgerEntry.Kind.USAGE,
+        created_at__gte=period.start,
+        created_at__lt=period.end,
+    )
+
+
+# How each grouping names its rows: (key expression, label fields).
+_GROUP_KEYS = {
+    # Without a tzinfo, TruncDate uses the current time zone when the query runs.
+    "day": TruncDate("created_at"),
+    "agent": F("agent_id"),
+    "user": F("user_id"),
+    "conversation": F("turn__conversation_id"),
+}
+_GROUP_LABELS = {
+    "day": (),
+    "agent": ("agent__name",),
+    "user": ("user__full_name", "user__email"),
+    "conversation": ("turn__conversation__title", "turn__conversation__agent__name"),
+}
+
+
+def usage_rows(*, workspace: Workspace, query: UsageQuery) -> Iterator[UsageRow]:
+    """The report's rows, aggregated by the database and streamed in order (a CSV of a
+    long period never holds them all in memory)."""
+    grouped = (
+        usage_entries(workspace=workspace, period=query.period)
+        .annotate(group_key=_GROUP_KEYS[query.group])
+        .values("group_key", *_GROUP_LABELS[query.group])
+        .annotate(amount=Sum("amount"), active=Coalesce(Sum("active_ms"), 0), sessions=Count("id"))
+        .order_by(*_row_order(query.group))
+    )
+    for values in grouped.iterator(chunk_size=500):
+        yield UsageRow(
+            key="" if values["group_key"] is None else str(values["group_key"]),
+            label=_row_label(query.group, values),
+            credits=-(values["amount"] or ZERO),
+            active_ms=values["active"],
+            sessions=values["sessions"],
+        )
+
+
+def _row_order(group: str) -> tuple[str, ...]:
+    # Days in calendar order; everything else by what it cost, largest first.
+    return ("group_key",) if group == "day" else ("amount", "group_key")
+
+
+def _row_label(group: str, values: dict) -> str:
+    if values["group_key"] is None:
+        return {
+            "agent": "(deleted agent)",
+            "user": "(deleted person)",
+            "conversation": "(no conversation)",
+        }.get(group, "")
+    if group == "day":
+        return values["group_key"].isoformat()
+    if group == "agent":
+        return values["agent__name"]
+    if group == "user":
+        return values["user__full_name"] or values["user__email"]
+    title = values["turn__conversation__title"]
+    return title or f"Conversation with {values['turn__conversation__agent__name']}"
+
+
+def usage_totals(*, workspace: Workspace, period: Period) -> UsageTotals:
+    found = usage_entries(workspace=workspace, period=period).aggregate(
+        amount=Sum("amount"), active=Coalesce(Sum("active_ms"), 0), sessions=Count("id")
+    )
+    return UsageTotals(
+        credits=-(found["amount"] or ZERO), active_ms=found["active"], sessions=found["sessions"]
+    )
+
+
+def usage_report(*, workspace: Workspace, query: UsageQuery) -> UsageReport:
+    return UsageReport(
+        query=query,
+        rows=list(usage_rows(workspace=workspace, query=query)),
+        totals=usage_totals(workspace=workspace, period=query.period),
+    )
+
+
+# --- One turn ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionLine:
+    execution: Execution
+    # Its share of the charge before the session's rounding up to a whole second.
+    credits: Decimal
+
+
+@dataclass
+class TurnUsage:
+    turn: Turn
+    rate: Decimal
+    executions: list[ExecutionLine]
+    charges: list[LedgerEntry]
+
+    @property
+    def charged(self) -> Decimal:
+        return -sum((entry.amount for entry in self.charges), ZERO)
+
+    @property
+    def active_ms(self) -> int:
+        return sum(line.execution.duration_ms or 0 for line in self.executions)
+
+
+def turn_of_workspace(*, workspace: Workspace, pk) -> Turn | None:
+    return (
+        Turn.objects.select_related("conversation__agent", "conversation__user")
+        .filter(conversation__workspace=workspace, pk=pk)
+        .first()
+    )
+
+
+def turn_usage(*, workspace: Workspace, turn: Turn) -> TurnUsage:
+    charges = list(
+        LedgerEntry.objects.filter(
+            workspace=workspace, turn=turn, kind=LedgerEntry.Kind.USAGE
+        ).order_by("created_at", "id")
+    )
+    sessions = {entry.session_id for entry in charges if entry.session_id}
+    if turn.sandbox_session_id:
+        sessions.add(turn.sandbox_session_id)
+    # The rate the turn was charged at; before its charge, the workspace's current rate.
+    rate = next((entry.rate for entry in charges if entry.rate is not None), None)
+    if rate is None:
+        rate = billing_settings_of(workspace=workspace).credits_per_second
+    executions = Execution.objects.filter(session_id__in=sessions).order_by("started_at", "id")
+    lines = [
+        ExecutionLine(execution=e, credits=Decimal(e.duration_ms or 0) / 1000 * rate)
+        for e in executions
+    ]
+    return TurnUsage(turn=turn, rate=rate, executions=lines, charges=charges)
+
+
+# --- Live figures -----------------------------------------------------------------------
+
+
+def plain(value: Decimal | None) -> str | None:
+    """A credit amount as text without trailing zeros ("3", "2.5")."""
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def usage_meter(*, workspace: Workspace, active_ms: int) -> dict:
+    rate = billing_settings_of(workspace=workspace).credits_per_second
+    return {"credits": plain(credits_for(active_ms=active_ms, rate=rate)), "rate": plain(rate)}
+
+
+def usage_snapshot(*, workspace: Workspace, now: datetime | None = None) -> dict:
+    """Balance, today's usage and the burn rate: the credits charged in the last hour,
+    which is the pace in credits per hour."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    spent_today = usage_totals(workspace=workspace, period=Period(since=today, until=today))
+    burned = LedgerEntry.objects.filter(
+        workspace=workspace,
+        kind=LedgerEntry.Kind.USAGE,
+        created_at__gt=now - BURN_WINDOW,
+        created_at__lte=now,
+    ).aggregate(amount=Sum("amount"))["amount"]
+    return {
+        "type": "usage",
+        "balance": plain(workspace_balance(workspace=workspace)),
+        "today_credits": plain(spent_today.credits),
+        "today_seconds": plain(spent_today.active_seconds),
+        "today_sessions": spent_today.sessions,
+        "burn_per_hour": plain(-(burned or ZERO)),
+        "at": now.isoformat(),
+    }
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+CSV_HEADER = ["group", "key", "label", "credits", "active_seconds", "sessions"]
+CHARGES_HEADER = [
+    "created_at", "idempotency_key", "agent", "person", "conversation", "turn",
+    "active_ms", "rate", "credits",
+]  # fmt: skip
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(text: str) -> str:
+    """Names come from people (agent names, conversation titles): never a formula."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def usage_csv_lines(*, workspace: Workspace, query: UsageQuery) -> Iterator[list[str]]:
+    """The report's table as CSV lines: a header, the rows, then a total line."""
+    yield CSV_HEADER
+    for row in usage_rows(workspace=workspace, query=query):
+        yield [
+            query.group, row.key, cell(row.label), plain(row.credits),
+            plain(row.active_seconds), str(row.sessions),
+        ]  # fmt: skip
+    totals = usage_totals(workspace=workspace, period=query.period)
+    yield [
+        "total", "", "Total", plain(totals.credits), plain(totals.active_seconds),
+        str(totals.sessions),
+    ]  # fmt: skip
+
+
+def charges_csv_lines(*, workspace: Workspace, period: Period) -> Iterator[list[str]]:
+    """Every usage charge of the period, one line each, read from the database in chunks."""
+    yield CHARGES_HEADER
+    entries = (
+        usage_entries(workspace=workspace, period=period)
+        .select_related("agent", "user", "turn__conversation__agent")
+        .order_by("created_at", "id")
+    )
+    for entry in entries.iterator(chunk_size=1000):
+        conversation = entry.turn.conversation if entry.turn else None
+        yield [
+            timezone.localtime(entry.created_at).isoformat(),
+            entry.idempotency_key,
+            cell(entry.agent.name if entry.agent else ""),
+            cell(entry.user.email if entry.user else ""),
+            cell(str(conversation) if conversation else ""),
+            str(entry.turn_id or ""),
+            str(entry.active_ms or 0),
+            plain(entry.rate) or "",
+            plain(-entry.amount),
+        ]
+
+
+@dataclass(frozen=True)
+class ChargeLine:
+    entry: LedgerEntry
+
+    @property
+    def credits(self) -> Decimal:
+        return -self.entry.amount
+
+    @property
+    def active_seconds(self) -> Decimal:
+        return Decimal(self.entry.active_ms or 0) / 1000
+
+
+def recent_charges(*, workspace: Workspace, period: Period, limit: int = 100) -> list[ChargeLine]:
+    entries = (
+        usage_entries(workspace=workspace, period=period)
+        .select_related("agent", "user", "turn__conversation__agent")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return [ChargeLine(entry=entry) for entry in entries]
+
+
+def workspace_of_member(*, user, slug: str) -> Workspace | None:
+    """The workspace if the user is one of its members (any role), else None."""
+    if user is None or not user.is_authenticated:
+        return None
+    return Workspace.objects.filter(slug=slug, memberships__user=user).first()
+
+
+def workspaces_of_entry(*, entry: LedgerEntry) -> set[int]:
+    """The workspaces whose figures an entry moves: its own, and every workspace paying
+    with the same PixelML key (they share the balance)."""
+    sharing = Connection.objects.filter(
+        kind=Kind.PIXELML,
+        pixelml_key__credit_account=entry.account_id,
+        pixelml_key__revoked_at__isnull=True,
+    ).values_list("workspace_id", flat=True)
+    found = set(sharing)
+    if entry.workspace_id:
+        found.add(entry.workspace_id)
+    return found

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from billing import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("", views.billing_settings, name="settings"),
+    path("rate/", views.rate_update, name="rate"),
+    path("agents/<int:pk>/budget/", views.agent_budget, name="agent_budget"),
+    path("grant/", views.grant, name="grant"),
+]

@@ -1,0 +1,123 @@
+"""The live usage websocket: members only; the figures on connect and after a charge."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
+
+from billing.models import LedgerEntry
+from config.routing import websocket_urlpatterns
+from tests.billing.usage_helpers import charged_turn, conversation_of, paid
+from tests.conftest import run_in_new_loop
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+
+def communicator(user, slug: str = "acme") -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/w/{slug}/usage/")
+    socket.scope["user"] = user
+    return socket
+
+
+def attempt(user, slug: str = "acme") -> tuple[bool, int | None]:
+    async def go():
+        socket = communicator(user, slug)
+        connected, code = await socket.connect()
+        await socket.disconnect()
+        return connected, code
+
+    return run_in_new_loop(go())
+
+
+@pytest.mark.parametrize("role", ["admin", "member", "finance"])
+def test_every_member_connects_and_gets_the_figures(team, role):
+    paid(team, credits="50")
+
+    async def go():
+        socket = communicator(team.user(role))
+        connected, _ = await socket.connect()
+        first = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return connected, first
+
+    connected, first = run_in_new_loop(go())
+    assert connected
+    assert first["type"] == "usage"
+    assert first["today_credits"] == "0"
+    assert first["balance"] == "10050"  # the test key's 10000 and these 50
+
+
+def test_another_workspaces_people_are_refused(team, other_team):
+    for role in ("admin", "finance", "member"):
+        assert attempt(other_team.user(role)) == (False, 4403)
+    assert attempt(team.admin, slug="no-such-workspace") == (False, 4403)
+
+
+def test_an_anonymous_visitor_and_a_former_member_are_refused(team):
+    assert attempt(AnonymousUser()) == (False, 4403)
+    team.workspace.memberships.filter(user=team.member).delete()
+    assert attempt(team.member) == (False, 4403)
+
+
+def test_a_charge_sends_the_new_figures(team, other_team):
+    paid(team, credits="50")
+    paid(other_team)
+    chat, elsewhere = conversation_of(team), conversation_of(other_team)
+
+    async def go():
+        socket = communicator(team.finance)
+        await socket.connect()
+        before = await socket.receive_json_from(timeout=5)
+        await database_sync_to_async(charged_turn)(chat, [2500])
+        after = await socket.receive_json_from(timeout=5)
+        # Another workspace's charge is not this dashboard's business.
+        await database_sync_to_async(charged_turn)(elsewhere, [1000])
+        quiet = await socket.receive_nothing(timeout=0.5)
+        await socket.disconnect()
+        return before, after, quiet
+
+    before, after, quiet = run_in_new_loop(go())
+    assert before["today_credits"] == "0"
+    assert after["today_credits"] == "3"
+    assert after["burn_per_hour"] == "3"
+    assert after["balance"] == "10047"
+    assert quiet
+    assert LedgerEntry.objects.filter(workspace=team.workspace, kind="usage").count() == 1
+
+
+def test_the_socket_only_sends(team):
+    async def go():
+        socket = communicator(team.member)
+        await socket.connect()
+        await socket.receive_json_from(timeout=5)
+        await socket.send_json_to({"type": "send", "text": "hi"})
+        reply = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return reply
+
+    assert run_in_new_loop(go()) == {"type": "error", "message": "This socket only sends figures."}
+
+
+def test_the_full_application_checks_the_session_cookie_and_the_origin(team):
+    from config.asgi import application
+
+    client = Client()
+    client.force_login(team.finance)
+    name = django_settings.SESSION_COOKIE_NAME
+    cookie = f"{name}={client.cookies[name].value}"
+
+    async def attempt(origin: str, with_cookie: bool = True):
+        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+        if with_cookie:
+            headers.append((b"cookie", cookie.encode()))
+        socket = WebsocketCommunicator(application, "/ws/w/acme/usage/", headers=headers)
+        connected, _ = await socket.connect()
+        await socket.disconnect()
+        return connected
+
+    assert run_in_new_loop(attempt("http://localhost")) is True
+    assert run_in_new_loop(attempt("http://evil.example")) is False
+    assert run_in_new_loop(attempt("http://localhost", with_cookie=False)) is False
