@@ -99,10 +99,15 @@ class DirectProvider:
         last_user = max(i for i, m in enumerate(messages) if m.role == "user")
         actions = actions_of(messages[last_user].content)
         results = [m for m in messages[last_user + 1 :] if m.role == "tool"]
-        for text in _reply(actions, results, self.code_execution):
+        # Skill commands read the database only: they work with code execution off.
+        needs_sandbox = any(
+            a.name not in skill_tools.SKILL_TOOLS and not a.problem for a in actions
+        )
+        runnable = self.code_execution or not needs_sandbox
+        for text in _reply(actions, results, runnable):
             yield TextDelta(text)
         done = len(results)
-        if self.code_execution and done < len(actions) and not _failed(results):
+        if runnable and done < len(actions) and not _failed(results):
             action = actions[done]
             if not action.problem:
                 yield ToolCallRequest(

@@ -173,7 +173,8 @@ def test_a_bad_grant_is_refused_with_its_reason_and_adds_nothing(client_for, fun
     assert LedgerEntry.objects.count() == 1
 
 
-def test_the_sidebar_links_to_billing_for_admins_only(client_for, funded):
-    assert 'data-testid="nav-billing"' in client_for(funded.admin).get(url(funded)).content.decode()
+def test_the_sidebar_links_to_billing_for_admins_and_finance_only(client_for, funded):
     home = f"/w/{funded.workspace.slug}/"
+    for person in (funded.admin, funded.finance):
+        assert 'data-testid="nav-billing"' in client_for(person).get(home).content.decode()
     assert 'data-testid="nav-billing"' not in client_for(funded.member).get(home).content.decode()

@@ -5,7 +5,7 @@ skill, runs the adapted template on a Drive file and keeps the chart; Direct mod
 import pytest
 from django.core.files.base import ContentFile
 
-from agents.models import Turn
+from agents.models import Agent, Turn
 from drive.selectors import drive_file_get
 from drive.services import drive_file_upload
 from skills import services
@@ -92,6 +92,27 @@ def test_direct_mode_lists_skills_and_shows_a_file(conversation, examples):
     assert turn.sandbox_session_id is None, "reading skills opens no sandbox"
     titles = [e["title"] for e in sink.events if e["type"] == "tool_started"]
     assert titles == ["Skills", f"Read data-analysis-toolkit/{TEMPLATE}"]
+
+
+def test_direct_mode_reads_skills_with_code_execution_off(conversation, examples):
+    Agent.objects.filter(pk=conversation.agent_id).update(code_execution=False)
+
+    turn, sink = run_turn(conversation, "/skills\n")
+
+    assert [(c.name, c.status) for c in turn.tool_calls.all()] == [("_skill_list", "ok")]
+    assert "data-analysis-toolkit (version 1)" in sink.text()
+    assert "Done: 1 step ran" in sink.text("text_delta")
+
+
+def test_direct_mode_with_code_execution_off_runs_no_code_even_beside_a_skill_command(
+    conversation, examples
+):
+    Agent.objects.filter(pk=conversation.agent_id).update(code_execution=False)
+
+    turn, sink = run_turn(conversation, "/skills\n```python\nprint(1)\n```\n")
+
+    assert not turn.tool_calls.exists()
+    assert "code execution is off" in sink.text("text_delta")
 
 
 def test_direct_mode_refuses_an_unattached_skill_and_stops(conversation, examples):
