@@ -28,13 +28,8 @@ class OperatorGrantForm(GrantForm):
     field_order = ["key", "kind", "amount", "reason"]
 
 
-@admin.register(CreditAccount)
-class CreditAccountAdmin(admin.ModelAdmin):
-    list_display = ["key", "balance", "matches_ledger", "created_at", "grant_link"]
-    search_fields = ["key__name", "key__prefix"]
-    list_select_related = ["key"]
-    readonly_fields = ["key", "balance", "created_at"]
-    actions = ["grant_to_selected"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Balances move only through billing.services; nothing is edited or deleted here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -44,6 +39,15 @@ class CreditAccountAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(ReadOnlyAdmin):
+    list_display = ["key", "balance", "matches_ledger", "created_at", "grant_link"]
+    search_fields = ["key__name", "key__prefix"]
+    list_select_related = ["key"]
+    readonly_fields = ["key", "balance", "created_at"]
+    actions = ["grant_to_selected"]
 
     @admin.display(description="balance = sum of entries", boolean=True)
     def matches_ledger(self, obj: CreditAccount) -> bool:
@@ -85,7 +89,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     """Read-only: the ledger is append-only; corrections are new adjustment entries."""
 
     list_display = ["created_at", "kind", "amount", "account", "workspace", "who", "why"]
@@ -93,15 +97,6 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     search_fields = ["idempotency_key", "reason", "label", "workspace__name"]
     list_select_related = ["account__key", "workspace", "created_by", "user"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="who")
     def who(self, obj: LedgerEntry):

@@ -149,6 +149,27 @@ def run_in_new_loop(coroutine):
         return pool.submit(asyncio.run, coroutine).result()
 
 
+def socket_accepts(path: str, user, *, origin: str = "http://localhost", cookie: bool = True):
+    """Whether the whole ASGI application (session cookie, origin check, routing) lets
+    ``user``'s browser open the websocket at ``path``."""
+    from channels.testing import WebsocketCommunicator
+
+    from agents.bench import login_cookie
+    from config.asgi import application
+
+    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", login_cookie(user).encode()))
+
+    async def attempt() -> bool:
+        socket = WebsocketCommunicator(application, path, headers=headers)
+        connected, _ = await socket.connect()
+        await socket.disconnect()
+        return connected
+
+    return run_in_new_loop(attempt())
+
+
 # --- Browser ---------------------------------------------------------------------------
 
 CHROMIUM_FLAGS = [

@@ -6,13 +6,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.conf import settings as django_settings
-from django.test import Client
 
 from agents.models import Conversation, Turn
 from config.routing import websocket_urlpatterns
 from sandbox.models import SandboxSession
-from tests.conftest import run_in_new_loop
+from tests.conftest import run_in_new_loop, socket_accepts
 from tests.sandbox.engine import container_exists
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -180,23 +178,8 @@ def test_closing_the_websocket_stops_the_turn_it_started(conversation):
     assert not container_exists(session.container_name)
 
 
-def test_the_full_application_checks_the_session_cookie_and_the_origin(conversation, settings):
-    from config.asgi import application
-
-    client = Client()
-    client.force_login(conversation.user)
-    name = django_settings.SESSION_COOKIE_NAME
-    cookie = f"{name}={client.cookies[name].value}"
-
-    async def attempt(origin: str, with_cookie: bool = True):
-        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
-        if with_cookie:
-            headers.append((b"cookie", cookie.encode()))
-        socket = WebsocketCommunicator(application, path_of(conversation), headers=headers)
-        connected, _ = await socket.connect()
-        await socket.disconnect()
-        return connected
-
-    assert run_in_new_loop(attempt("http://localhost")) is True
-    assert run_in_new_loop(attempt("http://evil.example")) is False
-    assert run_in_new_loop(attempt("http://localhost", with_cookie=False)) is False
+def test_the_full_application_checks_the_session_cookie_and_the_origin(conversation):
+    path, user = path_of(conversation), conversation.user
+    assert socket_accepts(path, user) is True
+    assert socket_accepts(path, user, origin="http://evil.example") is False
+    assert socket_accepts(path, user, cookie=False) is False

@@ -4,14 +4,12 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
-from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
-from django.test import Client
 
 from billing.models import LedgerEntry
 from config.routing import websocket_urlpatterns
 from tests.billing.usage_helpers import charged_turn, conversation_of, paid
-from tests.conftest import run_in_new_loop
+from tests.conftest import run_in_new_loop, socket_accepts
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -102,22 +100,7 @@ def test_the_socket_only_sends(team):
 
 
 def test_the_full_application_checks_the_session_cookie_and_the_origin(team):
-    from config.asgi import application
-
-    client = Client()
-    client.force_login(team.finance)
-    name = django_settings.SESSION_COOKIE_NAME
-    cookie = f"{name}={client.cookies[name].value}"
-
-    async def attempt(origin: str, with_cookie: bool = True):
-        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
-        if with_cookie:
-            headers.append((b"cookie", cookie.encode()))
-        socket = WebsocketCommunicator(application, "/ws/w/acme/usage/", headers=headers)
-        connected, _ = await socket.connect()
-        await socket.disconnect()
-        return connected
-
-    assert run_in_new_loop(attempt("http://localhost")) is True
-    assert run_in_new_loop(attempt("http://evil.example")) is False
-    assert run_in_new_loop(attempt("http://localhost", with_cookie=False)) is False
+    path = f"/ws/w/{team.workspace.slug}/usage/"
+    assert socket_accepts(path, team.finance) is True
+    assert socket_accepts(path, team.finance, origin="http://evil.example") is False
+    assert socket_accepts(path, team.finance, cookie=False) is False

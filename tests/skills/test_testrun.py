@@ -15,7 +15,7 @@ from skills import services
 from skills.selectors import skill_latest_version
 from skills.testrun import skill_test_run
 from tests.agents.test_consumers import receive_until
-from tests.conftest import run_in_new_loop
+from tests.conftest import run_in_new_loop, socket_accepts
 from tests.skills.helpers import skill_files
 
 pytestmark = pytest.mark.usefixtures("sandbox_image", "transactional_db")
@@ -129,6 +129,13 @@ def test_the_socket_refuses_members_finance_and_other_workspaces(skill, paid_tea
     assert connect(skill, AnonymousUser()) == (False, 4403)
     assert connect(skill, other_team.admin) == (False, 4403)
     assert connect(skill, other_team.admin, slug=other_team.workspace.slug) == (False, 4403)
+
+
+def test_the_full_application_checks_the_session_cookie_and_the_origin(skill, paid_team):
+    path = f"/ws/w/{skill.workspace.slug}/skills/{skill.pk}/test/"
+    assert socket_accepts(path, paid_team.admin) is True
+    assert socket_accepts(path, paid_team.admin, origin="http://evil.example") is False
+    assert socket_accepts(path, paid_team.admin, cookie=False) is False
 
 
 def test_the_socket_streams_a_run_to_its_end(skill, paid_team):
