@@ -171,7 +171,8 @@ TURNBOX_ALLOW_PRIVATE_BASE_URLS = env.bool("TURNBOX_ALLOW_PRIVATE_BASE_URLS", de
 TURNBOX_MAX_REQUEST_BYTES = DRIVE_MAX_FILE_BYTES + 1024 * 1024
 # Uploads larger than this go to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = 50
+# Files in one request: a skill folder may hold 100 (skills.bundle.MAX_FILES).
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 # Sandboxes: one Docker container per agent turn (sandbox app). Docker itself is found
 # the usual way (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).

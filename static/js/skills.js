@@ -11,17 +11,42 @@
     });
   }
 
+  // What the server ignores anyway (skills/bundle.py): not worth sending, and a .git
+  // folder alone can hold more files than a request may carry.
+  const IGNORED = ["__MACOSX", ".git", "__pycache__", ".DS_Store"];
+
+  function kept(file) {
+    const path = file.webkitRelativePath || file.name;
+    return !path.split("/").some(function (part) { return IGNORED.includes(part); });
+  }
+
   // Browsers send only each file's own name: the paths go alongside, in order.
   function setUpFolderForm(form) {
     const input = form.querySelector("[data-skill-folder]");
     const paths = form.querySelector("[data-skill-paths]");
+    const problem = form.querySelector("[data-skill-folder-problem]");
+    const most = Number(form.dataset.maxFiles);
     function fill() {
-      paths.value = JSON.stringify(Array.from(input.files).map(function (f) {
+      const files = Array.from(input.files).filter(kept);
+      if (files.length !== input.files.length) {
+        const chosen = new DataTransfer();
+        files.forEach(function (f) { chosen.items.add(f); });
+        input.files = chosen.files;
+      }
+      paths.value = JSON.stringify(files.map(function (f) {
         return f.webkitRelativePath || f.name;
       }));
+      const tooMany = most && files.length > most;
+      problem.textContent = tooMany
+        ? "The folder has " + files.length + " files; a skill holds at most " + most + "."
+        : "";
+      problem.hidden = !tooMany;
+      return !tooMany;
     }
     input.addEventListener("change", fill);
-    form.addEventListener("submit", fill);
+    form.addEventListener("submit", function (event) {
+      if (!fill()) event.preventDefault();
+    });
   }
 
   function setUpEditor(textarea) {

@@ -75,3 +75,35 @@ def test_an_admin_imports_attaches_and_test_runs_a_skill(asgi_page, admin, tmp_p
         re.compile(r"^Finished: ok \(\d+\.\d s\)$")
     )
     expect(output).to_contain_text("Copied 4 skill files into /workspace.")
+
+
+def write_folder(root, files: dict[str, bytes]):
+    for path, data in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
+
+
+def test_a_folder_import_leaves_out_git_and_refuses_too_many_files(page, login, team, tmp_path):
+    login(team.admin)
+    page.goto(f"/w/{team.workspace.slug}/skills/import/")
+    # 120 files under .git: more than a request may carry, and all of them left out.
+    git = {f".git/objects/{n:03}": b"x" for n in range(120)}
+    folder = write_folder(tmp_path / "sales-helper", {**skill_files(), **git})
+    page.get_by_label("Folder").set_input_files(str(folder))
+    page.get_by_role("button", name="Import folder").click()
+    expect(page.get_by_role("status")).to_have_text("Skill “sales-helper” imported.")
+    expect(page.get_by_test_id("skill-files")).not_to_contain_text(".git")
+
+    page.goto(f"/w/{team.workspace.slug}/skills/import/")
+    crowded = {f"data/{n:03}.csv": b"a,b\n" for n in range(101)}
+    folder = write_folder(tmp_path / "crowded", {**skill_files(), **crowded})
+    page.get_by_label("Folder").set_input_files(str(folder))
+    problem = page.get_by_test_id("folder-problem")
+    expect(problem).to_have_text(
+        re.compile(r"^The folder has 10\d files; a skill holds at most 100\.$")
+    )
+    page.get_by_role("button", name="Import folder").click()
+    expect(problem).to_be_visible()
+    assert page.url.endswith("/skills/import/")

@@ -6,7 +6,9 @@ import json
 import zipfile
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from agents.models import Agent
 from skills import services
@@ -208,3 +210,18 @@ def test_attaching_another_workspaces_skill_is_refused(client_for, team, other_t
 def test_a_version_that_does_not_exist_is_404(client_for, team, skill):
     assert client_for(team.admin).get(f"/w/acme/skills/{skill.pk}/?version=7").status_code == 404
     assert client_for(team.admin).get(f"/w/acme/skills/{skill.pk}/?version=x").status_code == 404
+
+
+def test_a_request_with_more_files_than_a_skill_holds_is_refused_in_plain_words(team):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(team.admin)
+    client.get("/w/acme/skills/import/")
+    uploads = [SimpleUploadedFile(f"{n}.txt", b"x") for n in range(101)]
+    data = {"source": "folder", "paths": "[]", "files": uploads}
+    data["csrfmiddlewaretoken"] = client.cookies[settings.CSRF_COOKIE_NAME].value
+
+    response = client.post("/w/acme/skills/import/", data)
+
+    assert response.status_code == 400
+    assert "more than 100 files at once" in response.content.decode()
+    assert not Skill.objects.exists()
