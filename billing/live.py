@@ -1,16 +1,19 @@
 """Live usage figures: each new ledger entry, once committed, sends the fresh figures
 (billing.reports.usage_snapshot) to the dashboards of the workspaces it concerns, over
-the channel layer group that billing.consumers.UsageConsumer joins."""
+the channel layer group that billing.consumers.UsageConsumer joins; so does each
+execution that ends in an open session (the credits running now)."""
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connections, transaction
 
 from billing import reports
 from billing.models import LedgerEntry
+from sandbox.models import Execution, SandboxSession
 from workspaces.models import Workspace
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,38 @@ def entry_saved(sender, instance: LedgerEntry, created: bool, **kwargs) -> None:
     # After the commit only: a rolled-back charge must not be shown, and readers in other
     # processes see the entry by then. Robust: a dashboard never fails a charge.
     transaction.on_commit(publish, robust=True)
+
+
+# Figures for executions are computed off the sandbox's thread: the code's output must
+# not wait for a dashboard.
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-live")
+
+
+def execution_saved(sender, instance: Execution, created: bool, **kwargs) -> None:
+    """An execution that ended in an open session moves the dashboard's running figures
+    (the charge at the session's close moves the rest)."""
+    if instance.duration_ms is None:
+        return
+    workspace_id = (
+        SandboxSession.objects.filter(
+            pk=instance.session_id, status=SandboxSession.Status.OPEN, workspace__isnull=False
+        )
+        .values_list("workspace_id", flat=True)
+        .first()
+    )
+    if workspace_id is not None:
+        transaction.on_commit(
+            lambda: _background.submit(_publish_quietly, workspace_id), robust=True
+        )
+
+
+def _publish_quietly(workspace_id) -> None:
+    try:
+        usage_publish(workspace_ids=[workspace_id])
+    except Exception:
+        log.exception("Live usage figures were not sent.")
+    finally:
+        connections.close_all()
 
 
 _server_loop: asyncio.AbstractEventLoop | None = None

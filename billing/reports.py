@@ -18,9 +18,14 @@ from django.utils import timezone
 
 from agents.models import Turn
 from billing.models import LedgerEntry
-from billing.selectors import billing_settings_of, credits_for, workspace_balance
+from billing.selectors import (
+    billing_settings_of,
+    credits_for,
+    session_active_ms,
+    workspace_balance,
+)
 from connections.models import Connection, Kind
-from sandbox.models import Execution
+from sandbox.models import Execution, SandboxSession
 from workspaces.models import Workspace
 
 ZERO = Decimal("0")
@@ -291,15 +296,28 @@ def usage_snapshot(*, workspace: Workspace, now: datetime | None = None) -> dict
         created_at__gt=now - BURN_WINDOW,
         created_at__lte=now,
     ).aggregate(amount=Sum("amount"))["amount"]
+    running_credits, running_sessions = _running(workspace, now)
     return {
         "type": "usage",
         "balance": plain(workspace_balance(workspace=workspace)),
+        "running_credits": plain(running_credits),
+        "running_sessions": running_sessions,
         "today_credits": plain(spent_today.credits),
         "today_seconds": plain(spent_today.active_seconds),
         "today_sessions": spent_today.sessions,
         "burn_per_hour": plain(-(burned or ZERO)),
         "at": now.isoformat(),
     }
+
+
+def _running(workspace: Workspace, now: datetime) -> tuple[Decimal, int]:
+    """Credits the workspace's open sessions have used so far, not yet charged."""
+    open_sessions = SandboxSession.objects.filter(
+        workspace=workspace, status=SandboxSession.Status.OPEN
+    )
+    rate = billing_settings_of(workspace=workspace).credits_per_second
+    used = [session_active_ms(session=s, now=now) for s in open_sessions.only("pk")]
+    return sum((credits_for(active_ms=ms, rate=rate) for ms in used), ZERO), len(used)
 
 
 # --- CSV ----------------------------------------------------------------------------------

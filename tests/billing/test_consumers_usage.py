@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from billing.models import LedgerEntry
 from config.routing import websocket_urlpatterns
+from sandbox import services as sandbox_services
 from tests.billing.usage_helpers import charged_turn, conversation_of, paid
 from tests.conftest import run_in_new_loop, socket_accepts
 
@@ -104,3 +105,32 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(team):
     assert socket_accepts(path, team.finance) is True
     assert socket_accepts(path, team.finance, origin="http://evil.example") is False
     assert socket_accepts(path, team.finance, cookie=False) is False
+
+
+def test_an_execution_ending_in_an_open_session_sends_the_running_credits(team):
+    paid(team, credits="50")
+    session = sandbox_services.sandbox_session_create(
+        workspace=team.workspace, started_by=team.member, purpose="turn", runtime="runc",
+        image="test", owner="",
+    )  # fmt: skip
+
+    def execute(duration_ms: int) -> None:
+        execution = sandbox_services.execution_create(session=session, kind="python", source="x")
+        sandbox_services.execution_finish(execution=execution, status="ok", duration_ms=duration_ms)
+
+    async def go():
+        socket = communicator(team.finance)
+        await socket.connect()
+        before = await socket.receive_json_from(timeout=5)
+        await database_sync_to_async(execute)(1200)
+        after_one = await socket.receive_json_from(timeout=5)
+        await database_sync_to_async(execute)(300)
+        after_two = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return before, after_one, after_two
+
+    before, after_one, after_two = run_in_new_loop(go())
+    assert (before["running_credits"], before["running_sessions"]) == ("0", 1)
+    assert (after_one["running_credits"], after_one["running_sessions"]) == ("2", 1)
+    assert after_two["running_credits"] == "2"  # 1.5 s so far: still two started seconds
+    assert after_two["today_credits"] == "0"  # charged when the session ends
