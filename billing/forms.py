@@ -10,10 +10,12 @@ CREDITS = dict(max_digits=14, decimal_places=3)
 class BillingSettingsForm(forms.Form):
     credits_per_second = forms.DecimalField(
         label="Rate (credits per second of active code)",
-        min_value=Decimal("0"),
+        min_value=Decimal("0.001"),
+        max_value=Decimal("1000"),
         **CREDITS,
         help_text="Charged per started second of code running, uploading or downloading; "
-        "idle time is free. Applies to sessions charged from now on.",
+        "idle time is free. Applies to sessions charged from now on. Changing it needs the "
+        "“grant credits” permission, as a price does.",
     )
     monthly_budget = forms.DecimalField(
         label="Monthly budget (credits)",
@@ -22,7 +24,13 @@ class BillingSettingsForm(forms.Form):
         **CREDITS,
         help_text="Empty for none. At 80 % admins are alerted once a month; at 100 % code "
         "stops running until the month ends or the budget is raised.",
+        max_value=Decimal("999999999"),
     )
+
+    def __init__(self, *args, rate_locked: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Disabled: Django keeps the stored rate whatever a forged POST says.
+        self.fields["credits_per_second"].disabled = rate_locked
 
 
 class AgentBudgetForm(forms.Form):
@@ -30,6 +38,7 @@ class AgentBudgetForm(forms.Form):
         label="Monthly budget (credits)",
         required=False,
         min_value=Decimal("0.001"),
+        max_value=Decimal("999999999"),
         **CREDITS,
         help_text="Empty for none.",
     )
@@ -45,7 +54,7 @@ class GrantForm(forms.Form):
     amount = forms.DecimalField(
         label="Credits",
         **CREDITS,
-        help_text="Positive for grants, purchases and refunds; an adjustment may be negative.",
+        help_text="Positive; only the operator console takes credits away (a negative adjustment).",
     )
     reason = forms.CharField(
         label="Reason",

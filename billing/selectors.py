@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from agents.models import Agent, Turn
@@ -134,7 +134,9 @@ def ledger_latest(*, workspace: Workspace, limit: int = 50) -> list[LedgerEntry]
     account = account_of_workspace(workspace=workspace)
     if account is None:
         return []
-    entries = LedgerEntry.objects.filter(account=account).select_related(
+    # A key may pay for several workspaces: theirs stay theirs.
+    mine = Q(workspace=workspace) | Q(workspace__isnull=True)
+    entries = LedgerEntry.objects.filter(mine, account=account).select_related(
         "created_by", "user", "agent", "workspace"
     )
     return list(entries.order_by("-created_at", "-id")[:limit])

@@ -26,6 +26,10 @@ from workspaces.models import User, Workspace
 logger = logging.getLogger(__name__)
 
 MAX_AMOUNT = Decimal("1000000000")
+# A rate of 0 would make code free and credit limits meaningless.
+MIN_RATE, MAX_RATE = Decimal("0.001"), Decimal("1000")
+# Balances stay within the ledger's columns (14 digits, 3 of them decimals).
+MAX_BALANCE = Decimal("10") ** 11
 CREDIT_KINDS = (LedgerEntry.Kind.GRANT, LedgerEntry.Kind.PURCHASE, LedgerEntry.Kind.REFUND)
 NO_ACCOUNT = (
     "This workspace has no active PixelML connection, so it has no credit account: "
@@ -49,6 +53,8 @@ def _account_locked(key: PixelMLKey) -> CreditAccount:
 
 def _entry_add(account: CreditAccount, **fields) -> LedgerEntry:
     """Adds one entry and moves the cached balance with it; the account must be locked."""
+    if abs(account.balance + fields["amount"]) >= MAX_BALANCE:
+        raise ValidationError({"amount": "That would take the balance past 100 billion credits."})
     entry = LedgerEntry.objects.create(account=account, **fields)
     account.balance += entry.amount
     account.save(update_fields=["balance"])
@@ -225,8 +231,10 @@ def billing_settings_update(
     *, workspace: Workspace, credits_per_second: Decimal, monthly_budget: Decimal | None
 ) -> BillingSettings:
     errors = {}
-    if credits_per_second is None or credits_per_second < 0:
-        errors["credits_per_second"] = "The rate is a number of credits per second, 0 or more."
+    if credits_per_second is None or not MIN_RATE <= credits_per_second <= MAX_RATE:
+        errors["credits_per_second"] = (
+            f"The rate is a number of credits per second from {MIN_RATE} to {MAX_RATE}."
+        )
     if monthly_budget is not None and monthly_budget <= 0:
         errors["monthly_budget"] = (
             "A budget is a positive number of credits; leave it empty for none."

@@ -16,6 +16,11 @@ from workspaces.access import admin_only, workspace_view
 from workspaces.models import Role
 
 GRANT_PERMISSION = "billing.grant_credits"
+TAKE_AWAY = (
+    "Here credits are only added. Taking credits away (a negative adjustment) is the "
+    "platform operator's, in the operator console: the key's account may pay for other "
+    "workspaces too."
+)
 NO_GRANT = (
     "Granting credits needs the “grant credits” permission, which the platform operator "
     "gives in the operator console."
@@ -39,7 +44,8 @@ def _page(request: HttpRequest, *, status: int = 200, **forms) -> HttpResponse:
         "entries": selectors.ledger_latest(workspace=workspace),
         "can_write": request.membership.role == Role.ADMIN,
         "can_grant": _may_grant(request),
-        "settings_form": forms.get("settings_form") or BillingSettingsForm(initial=initial),
+        "settings_form": forms.get("settings_form")
+        or BillingSettingsForm(initial=initial, rate_locked=not _may_grant(request)),
         "grant_form": forms.get("grant_form") or GrantForm(),
         "agent_errors": forms.get("agent_errors") or {},
     }
@@ -57,7 +63,12 @@ def _back(request: HttpRequest, anchor: str = "") -> HttpResponse:
 @require_POST
 @admin_only
 def rate_update(request: HttpRequest) -> HttpResponse:
-    form = BillingSettingsForm(request.POST)
+    current = selectors.billing_settings_of(workspace=request.workspace)
+    form = BillingSettingsForm(
+        request.POST,
+        initial={"credits_per_second": current.credits_per_second},
+        rate_locked=not _may_grant(request),
+    )
     if form.is_valid():
         try:
             services.billing_settings_update(workspace=request.workspace, **form.cleaned_data)
@@ -94,6 +105,8 @@ def grant(request: HttpRequest) -> HttpResponse:
     if not _may_grant(request):
         raise PermissionDenied(NO_GRANT)
     form = GrantForm(request.POST)
+    if form.is_valid() and form.cleaned_data["amount"] <= 0:
+        form.add_error("amount", TAKE_AWAY)
     if form.is_valid():
         try:
             entry = services.credit_grant(

@@ -87,6 +87,10 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def connection_delete(request: HttpRequest, pk: int) -> HttpResponse:
     connection = selectors.connection_get(workspace=request.workspace, pk=pk)
-    services.connection_delete(connection=connection)
-    messages.success(request, f"Connection “{connection.name}” deleted.")
+    try:
+        services.connection_delete(connection=connection)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Connection “{connection.name}” deleted.")
     return redirect("connections:list", ws=request.workspace.slug)

@@ -10,6 +10,7 @@ import io
 import posixpath
 import re
 import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,10 @@ MAX_PATH_CHARS = 255
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_FROM_BYTES = 64 * 1024
 MAX_NAME_CHARS = 64
+MAX_FRONT_MATTER_CHARS = 16 * 1024
+# A zip may carry what is left out (.git and the like), but not without end.
+MAX_ZIP_BYTES = MAX_TOTAL_BYTES + 5 * 1024 * 1024
+MAX_ZIP_ENTRIES = 10 * MAX_FILES
 MAX_DESCRIPTION_CHARS = 1024
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.MULTILINE | re.DOTALL)
@@ -58,8 +63,9 @@ def clean_path(raw: str) -> str:
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise ValidationError(f"“{raw}” leaves the skill's folder (“..”).")
-    if any(ord(c) < 32 or c == "\x7f" for c in path):
-        raise ValidationError(f"“{raw!r}” contains control characters.")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in path):
+        # Cf holds the right-to-left overrides that make a name read as another.
+        raise ValidationError(f"“{raw!r}” contains control or formatting characters.")
     cleaned = "/".join(parts)
     if not cleaned:
         raise ValidationError(f"“{raw}” is not a file path.")
@@ -91,14 +97,18 @@ def check_files(files: dict[str, bytes]) -> tuple[dict[str, bytes], SkillMeta]:
     """The files with clean paths and their parsed SKILL.md; every problem at once."""
     problems: list[str] = []
     clean: dict[str, bytes] = {}
+    # Two names one file system would take for one file (SKILL.md, skill.md) are refused.
+    seen: dict[str, str] = {}
     for raw, data in files.items():
         try:
             path = clean_path(raw)
         except ValidationError as error:
             problems.extend(error.messages)
             continue
-        if path in clean:
-            problems.append(f"“{path}” appears twice.")
+        folded = unicodedata.normalize("NFC", path).casefold()
+        if folded in seen:
+            problems.append(f"“{path}” and “{seen[folded]}” differ only in case or form.")
+        seen[folded] = path
         clean[path] = data
     clean = strip_common_folder(clean)
     problems.extend(_size_problems(clean))
@@ -135,6 +145,11 @@ def parse_skill_md(data: bytes) -> SkillMeta:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationError(f"{SKILL_FILE} is not UTF-8 text.") from None
+    if text.startswith("---") and len(text.split("\n---", 1)[0]) > MAX_FRONT_MATTER_CHARS:
+        raise ValidationError(
+            f"{SKILL_FILE}'s front matter is over {MAX_FRONT_MATTER_CHARS:,} characters: keep "
+            "the name, description and requirements there, the rest in the body."
+        )
     match = _FRONT_MATTER.match(text)
     if match is None:
         raise ValidationError(
@@ -197,18 +212,40 @@ def _check_requirements(requirements) -> list[str]:
 
 def read_zip(source) -> dict[str, bytes]:
     """The files of a zip (a path or a file object), checked before extraction."""
+    size = _size_of(source)
+    if size > MAX_ZIP_BYTES:
+        raise ValidationError(
+            f"The zip is {_mib(size)}; at most {_mib(MAX_ZIP_BYTES)} (leave out .git and "
+            "other folders a skill does not need)."
+        )
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError):
         raise ValidationError("The upload is not a valid zip file.") from None
     with archive:
+        if len(archive.infolist()) > MAX_ZIP_ENTRIES:
+            raise ValidationError(
+                f"The zip holds {len(archive.infolist())} entries; at most {MAX_ZIP_ENTRIES}."
+            )
         entries = [e for e in archive.infolist() if not e.is_dir() and not _ignored(e.filename)]
         _check_entries(entries)
         return {entry.filename: _extract(archive, entry) for entry in entries}
 
 
+def _size_of(source) -> int:
+    if isinstance(source, (str, Path)):
+        return Path(source).stat().st_size
+    position = source.tell()
+    size = source.seek(0, io.SEEK_END)
+    source.seek(position)
+    return size
+
+
 def _check_entries(entries: list[zipfile.ZipInfo]) -> None:
     problems = []
+    names = [entry.filename for entry in entries]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    problems += [f"“{name}” appears twice in the zip." for name in twice]
     if len(entries) > MAX_FILES:
         raise ValidationError(f"The zip has {len(entries)} files; at most {MAX_FILES} are allowed.")
     for entry in entries:

@@ -14,12 +14,15 @@ import contextlib
 from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from sandbox.models import SandboxSession
 from skills.models import Skill, SkillVersion
 from skills.selectors import skill_latest_version
-from skills.testrun import skill_test_run
+from skills.testrun import PURPOSE, skill_test_run
 from workspaces.models import Role
 
 REFUSED = 4403
+# Each run holds a sandbox at the workspace's maximum time and memory.
+RUNS_PER_PERSON = 2
 
 
 def _skill_for_admin(user, workspace_slug: str, pk: int) -> Skill | None:
@@ -44,6 +47,19 @@ def _version(skill: Skill, number) -> SkillVersion | None:
     if not isinstance(number, int):
         return None
     return skill.versions.filter(number=number).first()
+
+
+def _refusal(user, skill: Skill) -> str:
+    """Why ``user`` may not start a run now: no longer an admin (the socket outlived the
+    role), or as many runs going as one person may have, across all their sockets."""
+    if _skill_for_admin(user, skill.workspace.slug, skill.pk) is None:
+        return "Only the workspace's admins test skills."
+    running = SandboxSession.objects.filter(
+        started_by=user, purpose=PURPOSE, status=SandboxSession.Status.OPEN
+    ).count()
+    if running >= RUNS_PER_PERSON:
+        return f"You have {running} test runs going; wait for one to end."
+    return ""
 
 
 class SkillTestConsumer(AsyncJsonWebsocketConsumer):
@@ -71,6 +87,10 @@ class SkillTestConsumer(AsyncJsonWebsocketConsumer):
             return
         if self.task is not None and not self.task.done():
             await self._event("refused", message="A test is already running; wait for it.")
+            return
+        refusal = await db(_refusal)(self.scope["user"], self.skill)
+        if refusal:
+            await self._event("refused", message=refusal)
             return
         path = content.get("path")
         version = await db(_version)(self.skill, content.get("version"))

@@ -7,6 +7,7 @@ the workspace's limits apply, and the session is metered with the rest.
 
 import asyncio
 import posixpath
+import shlex
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async as db
@@ -81,11 +82,11 @@ async def _copy_files(session: AsyncSession, files: dict[str, bytes], emit: Emit
 
 async def _run(session: AsyncSession, path: str, emit: Emit) -> str:
     kind = RUNNABLE[posixpath.splitext(path)[1].lower()]
-    quoted = path.replace('"', '\\"')
+    # Not %run: IPython expands $name and {expr} in a magic's arguments.
     if kind == "python":
-        events = session.python(f'%run "{quoted}"')
+        events = session.python(f"import runpy\nrunpy.run_path({path!r}, run_name='__main__')")
     else:
-        events = session.shell(f'bash "{quoted}"')
+        events = session.shell(f"bash {shlex.quote(path)}")
     status = "error"
     async for event in events:
         status = await _forward(event, emit) or status

@@ -2,6 +2,7 @@
 admins and members, read-only for members; creating, importing, editing, exporting,
 deleting and attaching for admins. Finance has no access, as with Drive and agents."""
 
+import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -18,6 +19,9 @@ from skills.models import Skill
 from skills.testrun import runnable_paths
 from workspaces.access import admin_only, workspace_view
 from workspaces.models import Role
+
+# Ids and version numbers in URLs and forms: ASCII digits, within the database's integers.
+ID = re.compile(r"[0-9]{1,9}")
 
 skill_view = workspace_view(roles=[Role.ADMIN, Role.MEMBER])
 
@@ -130,7 +134,7 @@ def skill_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _version_from(request: HttpRequest, skill: Skill):
     number = request.GET.get("version")
     if number:
-        if not number.isdigit():
+        if not ID.fullmatch(number):
             raise Http404("No such version.")
         return selectors.skill_version_get(skill=skill, number=int(number))
     return selectors.skill_latest_version(skill=skill)
@@ -226,6 +230,8 @@ def agent_skills_save(request: HttpRequest, agent_pk: int) -> HttpResponse:
         choices = {}
         for raw in request.POST.getlist("skill"):
             number = request.POST.get(f"version-{raw}", "")
+            if not ID.fullmatch(raw) or (number and not ID.fullmatch(number)):
+                raise ValueError(raw)
             choices[int(raw)] = int(number) if number else None
         services.agent_skills_set(agent=agent, choices=choices)
     except (ValueError, ValidationError) as error:

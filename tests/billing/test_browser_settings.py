@@ -20,7 +20,7 @@ def test_an_admin_grants_credits_and_sets_budgets_in_the_browser(page, login, fu
     grant.get_by_label("Credits").fill("-5")
     grant.get_by_label("Reason").fill("Wrong sign")
     grant.get_by_role("button", name="Add to the ledger").click()
-    expect(page.get_by_test_id("grant-form")).to_contain_text("give a positive amount")
+    expect(page.get_by_test_id("grant-form")).to_contain_text("only added")
     expect(page.get_by_test_id("balance")).to_have_text("100")
 
     grant = page.get_by_test_id("grant-form")

@@ -5,10 +5,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 
+from billing import services
 from billing.models import AgentBudget, BillingSettings, LedgerEntry
 from billing.selectors import account_of_workspace
 from billing.services import credit_grant, session_charge
+from connections.models import Connection
 from tests.billing.conftest import ended_session, make_turn
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +66,8 @@ def test_another_workspaces_people_find_nothing(
     assert not BillingSettings.objects.exists() and LedgerEntry.objects.count() == 1
 
 
-def test_an_admin_sets_the_rate_and_the_workspace_budget(client_for, funded):
+def test_an_admin_who_may_grant_sets_the_rate_and_the_workspace_budget(client_for, funded):
+    allow_grants(funded.admin)
     response = client_for(funded.admin).post(
         url(funded, "rate/"), {"credits_per_second": "2.5", "monthly_budget": "300"}
     )
@@ -73,15 +77,68 @@ def test_an_admin_sets_the_rate_and_the_workspace_budget(client_for, funded):
     assert (row.credits_per_second, row.monthly_budget) == (Decimal("2.5"), Decimal("300"))
 
 
-def test_a_bad_rate_is_refused_with_its_reason_and_nothing_changes(client_for, funded):
+def test_an_admin_who_may_not_grant_sets_the_budget_but_not_the_rate(client_for, funded):
+    client = client_for(funded.admin)
+    assert (
+        "disabled"
+        in client.get(url(funded))
+        .content.decode()
+        .split('name="credits_per_second"')[1]
+        .split(">")[0]
+    )
+
+    response = client.post(url(funded, "rate/"), {"credits_per_second": "0", "monthly_budget": "9"})
+
+    assert response.status_code == 302
+    row = BillingSettings.objects.get(workspace=funded.workspace)
+    assert (row.credits_per_second, row.monthly_budget) == (Decimal("1"), Decimal("9"))
+
+
+@pytest.mark.parametrize("rate", ["0", "-1", "0.0001", "1000.001"])
+def test_a_rate_outside_its_bounds_is_refused_and_nothing_changes(client_for, funded, rate):
+    allow_grants(funded.admin)
     response = client_for(funded.admin).post(
-        url(funded, "rate/"), {"credits_per_second": "-1", "monthly_budget": "abc"}
+        url(funded, "rate/"), {"credits_per_second": rate, "monthly_budget": "abc"}
     )
 
     assert response.status_code == 400
     page = response.content.decode()
-    assert "greater than or equal to 0" in page and "Enter a number." in page
+    assert "Enter a number." in page
+    assert "0.001" in page or "1000" in page or "3 decimal places" in page
     assert not BillingSettings.objects.exists()
+
+
+def test_the_service_refuses_a_rate_of_zero(funded):
+    with pytest.raises(ValidationError, match=r"from 0\.001 to 1000"):
+        services.billing_settings_update(
+            workspace=funded.workspace, credits_per_second=Decimal("0"), monthly_budget=None
+        )
+
+
+def test_a_workspace_admin_cannot_take_credits_away(client_for, funded):
+    allow_grants(funded.admin)
+    response = client_for(funded.admin).post(
+        url(funded, "grant/"), {"kind": "adjustment", "amount": "-50", "reason": "oops"}
+    )
+
+    assert response.status_code == 400
+    assert "operator console" in response.content.decode()
+    assert not LedgerEntry.objects.filter(kind="adjustment").exists()
+
+
+def test_a_shared_keys_page_shows_only_this_workspaces_entries(client_for, funded, other_team):
+    key = funded.workspace.connections.get(kind="pixelml").pixelml_key
+    Connection.objects.create(
+        workspace=other_team.workspace, kind="pixelml", name="Shared", pixelml_key=key
+    )
+    services.credit_grant(
+        workspace=other_team.workspace, amount=Decimal("5"), reason="Their secret project",
+        granted_by=other_team.admin,
+    )  # fmt: skip
+
+    page = client_for(funded.finance).get(url(funded)).content.decode()
+
+    assert "Their secret project" not in page
 
 
 def test_finance_may_not_change_the_rate_or_budgets(client_for, funded, agent):
@@ -159,7 +216,7 @@ def test_an_admin_with_the_permission_grants_with_a_reason_and_is_named(client_f
     ("data", "words"),
     [
         ({"kind": "grant", "amount": "5", "reason": ""}, "This field is required."),
-        ({"kind": "grant", "amount": "-5", "reason": "x"}, "give a positive amount"),
+        ({"kind": "grant", "amount": "-5", "reason": "x"}, "only added"),
         ({"kind": "usage", "amount": "5", "reason": "x"}, "Select a valid choice."),
         ({"kind": "grant", "amount": "1.0005", "reason": "x"}, "decimal places"),
     ],

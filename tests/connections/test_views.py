@@ -7,6 +7,8 @@ from django.views.debug import ExceptionReporter
 
 from connections import services
 from connections.models import Connection
+from sandbox import services as sandbox_services
+from tests.agents.conftest import give_pixelml
 from tests.connections.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
 
@@ -176,6 +178,24 @@ def test_an_admin_deletes_a_connection(client_for, team, openai_connection):
     response = client.post(f"/w/acme/connections/{openai_connection.pk}/delete/", follow=True)
     assert "Connection “OpenAI” deleted." in response.content.decode()
     assert not Connection.objects.exists()
+
+
+def test_a_pixelml_connection_stays_while_the_workspaces_sandboxes_run(client_for, team):
+    give_pixelml(team.workspace, team.admin)
+    pixelml = Connection.objects.get(kind="pixelml")
+    session = sandbox_services.sandbox_session_create(
+        workspace=team.workspace, started_by=team.admin, purpose="turn", runtime="runc",
+        image="x", owner="",
+    )  # fmt: skip
+    client = client_for(team.admin)
+
+    response = client.post(f"/w/acme/connections/{pixelml.pk}/delete/", follow=True)
+
+    assert "1 sandbox session(s) of this workspace are running" in response.content.decode()
+    assert Connection.objects.filter(pk=pixelml.pk).exists()
+    sandbox_services.sandbox_session_end(session=session, reason="closed")
+    response = client.post(f"/w/acme/connections/{pixelml.pk}/delete/", follow=True)
+    assert "Connection “PixelML” deleted." in response.content.decode()
 
 
 def test_error_reports_leave_out_the_pasted_key(client_for, team, monkeypatch):

@@ -67,6 +67,14 @@ def test_an_anthropic_style_zip_with_its_folder_imports_unchanged():
             {"SKILL.md": SKILL_MD} | {f"f{i}": b"\0" * bundle.MAX_FILE_BYTES for i in range(6)},
             "add up to",
         ),
+        ({"SKILL.md": SKILL_MD, "skill.md": b"x"}, "differ only in case or form"),
+        ({"SKILL.md": SKILL_MD, "caf\u00e9.py": b"x", "cafe\u0301.py": b"y"}, "differ only"),
+        ({"SKILL.md": SKILL_MD, "run\u202egnp.py": b"x"}, "control or formatting characters"),
+        ({"SKILL.md": SKILL_MD, "run\x85.py": b"x"}, "control or formatting characters"),
+        (
+            {"SKILL.md": b"---\nname: ok\ndescription: " + b"x" * 20_000 + b"\n---\n"},
+            "front matter is over 16,384 characters",
+        ),
     ],
 )
 def test_it_refuses_each_invalid_folder_with_its_reason(files, message):
@@ -134,3 +142,29 @@ def test_export_round_trips(tmp_path):
 
 def _file(data: bytes) -> io.BytesIO:
     return io.BytesIO(data)
+
+
+def test_it_refuses_a_zip_with_the_same_name_twice():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("SKILL.md", SKILL_MD)
+        archive.writestr("examples/run.py", b"print('first')")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("examples/run.py", b"print('second')")
+    assert "“examples/run.py” appears twice in the zip." in errors_of(
+        bundle.read_zip, _file(buffer.getvalue())
+    )
+
+
+def test_it_refuses_a_zip_too_large_to_be_a_skill_before_opening_it(monkeypatch):
+    opened = []
+    monkeypatch.setattr(bundle.zipfile, "ZipFile", lambda *a: opened.append(a))
+    oversized = _file(b"\0" * (bundle.MAX_ZIP_BYTES + 1))
+    assert "leave out .git" in errors_of(bundle.read_zip, oversized)
+    assert opened == []
+
+
+def test_it_refuses_a_zip_of_too_many_entries_even_if_they_are_left_out():
+    entries = {f".git/objects/{i}": b"" for i in range(bundle.MAX_ZIP_ENTRIES + 1)}
+    data = make_zip({"SKILL.md": SKILL_MD} | entries)
+    assert f"at most {bundle.MAX_ZIP_ENTRIES}" in errors_of(bundle.read_zip, _file(data))

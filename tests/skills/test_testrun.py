@@ -4,12 +4,14 @@ output streamed; the websocket is for the skill's workspace admins only."""
 import base64
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
 from config.routing import websocket_urlpatterns
 from connections.models import Connection
+from sandbox import services as sandbox_services
 from sandbox.models import SandboxSession
 from skills import services
 from skills.selectors import skill_latest_version
@@ -17,6 +19,7 @@ from skills.testrun import skill_test_run
 from tests.agents.test_consumers import receive_until
 from tests.conftest import run_in_new_loop, socket_accepts
 from tests.skills.helpers import skill_files
+from workspaces.models import Membership, Role
 
 pytestmark = pytest.mark.usefixtures("sandbox_image", "transactional_db")
 
@@ -154,3 +157,54 @@ def test_the_socket_streams_a_run_to_its_end(skill, paid_team):
     assert "rows 2\n" in "".join(e.get("text", "") for e in events if e["type"] == "stdout")
     assert events[-1]["status"] == "ok"
     assert refusal == {"type": "refused", "message": "Unknown request."}
+
+
+def open_test_session(workspace, user):
+    return sandbox_services.sandbox_session_create(
+        workspace=workspace, started_by=user, purpose="skill_test", runtime="runc", image="x",
+        owner="",
+    )  # fmt: skip
+
+
+def ask_to_run(skill, user) -> dict:
+    async def session():
+        socket = socket_for(skill, user)
+        await socket.connect()
+        await socket.send_json_to({"type": "run", "path": "examples/run.py"})
+        answer = await socket.receive_json_from(timeout=10)
+        await socket.disconnect()
+        return answer
+
+    return run_in_new_loop(session())
+
+
+def test_a_person_runs_at_most_two_tests_at_once(skill, paid_team):
+    for _ in range(2):
+        open_test_session(skill.workspace, paid_team.admin)
+
+    answer = ask_to_run(skill, paid_team.admin)
+
+    assert answer == {
+        "type": "refused",
+        "message": "You have 2 test runs going; wait for one to end.",
+    }
+
+
+def test_an_admin_demoted_while_the_socket_is_open_cannot_start_a_run(skill, paid_team):
+    async def session():
+        socket = socket_for(skill, paid_team.admin)
+        connected, _ = await socket.connect()
+        await database_sync_to_async(demote)()
+        await socket.send_json_to({"type": "run", "path": "examples/run.py"})
+        answer = await socket.receive_json_from(timeout=10)
+        await socket.disconnect()
+        return connected, answer
+
+    def demote() -> None:
+        Membership.objects.filter(user=paid_team.admin, workspace=skill.workspace).update(
+            role=Role.MEMBER
+        )
+
+    connected, answer = run_in_new_loop(session())
+    assert connected
+    assert answer == {"type": "refused", "message": "Only the workspace's admins test skills."}

@@ -210,6 +210,20 @@ def test_attaching_another_workspaces_skill_is_refused(client_for, team, other_t
 def test_a_version_that_does_not_exist_is_404(client_for, team, skill):
     assert client_for(team.admin).get(f"/w/acme/skills/{skill.pk}/?version=7").status_code == 404
     assert client_for(team.admin).get(f"/w/acme/skills/{skill.pk}/?version=x").status_code == 404
+    for odd in ("²", "9" * 30):
+        assert (
+            client_for(team.admin).get(f"/w/acme/skills/{skill.pk}/?version={odd}").status_code
+            == 404
+        )
+
+
+@pytest.mark.parametrize("fields", [{"skill": ["9" * 30]}, {"skill": ["1"], "version-1": "²"}])
+def test_odd_skill_ids_or_versions_are_refused_in_plain_words(client_for, team, agent, fields):
+    client = client_for(team.admin)
+    response = client.post(f"/w/acme/skills/attach/{agent.pk}/", fields)
+    assert response.status_code == 302
+    assert "The skills sent were not understood." in client.get(response.url).content.decode()
+    assert not AgentSkill.objects.exists()
 
 
 def test_a_request_with_more_files_than_a_skill_holds_is_refused_in_plain_words(team):
