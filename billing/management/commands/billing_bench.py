@@ -1,12 +1,12 @@
-import argparse
 import json
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from billing import bench
+from config.benchmarks import BenchCommand, positive
 
 
-class Command(BaseCommand):
+class Command(BenchCommand):
     help = (
         "Measures what metering costs: the credit check a running execution makes every "
         "quarter second (with 0, 10 and 50 other open sessions), the gate before a session "
@@ -17,19 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json")
         parser.add_argument(
-            "--calls", type=_positive, default=200, help="Samples per figure (default 200)."
+            "--calls", type=positive, default=200, help="Samples per figure (default 200)."
         )
 
     def handle(self, *args, as_json, calls, **options) -> None:
-        report = bench.run(calls=calls, progress=self._progress)
+        report = bench.run(calls=calls, progress=self.progress)
         self.stdout.write(json.dumps(report) if as_json else bench.table(report))
-
-    def _progress(self, text: str) -> None:
-        self.stderr.write(text, style_func=lambda line: line)
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number

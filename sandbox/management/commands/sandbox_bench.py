@@ -1,15 +1,15 @@
-import argparse
 import json
 
 import requests
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from docker.errors import DockerException
 
+from config.benchmarks import BenchCommand, positive
 from sandbox import bench
 from sandbox.containers import SandboxUnavailable
 
 
-class Command(BaseCommand):
+class Command(BenchCommand):
     help = (
         "Measures sandboxes on this machine: cold and warm start, round trips, streaming, "
         "how many sessions fit at once and how closely time limits hold. With the defaults "
@@ -22,13 +22,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--runs",
-            type=_positive,
+            type=positive,
             default=10,
             help="Samples per figure (default 10).",
         )
         parser.add_argument(
             "--concurrency",
-            type=_positive,
+            type=positive,
             default=20,
             help="Sessions to open and hold at once (default 20).",
         )
@@ -45,22 +45,10 @@ class Command(BaseCommand):
     def handle(self, *args, as_json, runs, concurrency, runtime, **options) -> None:
         try:
             report = bench.run(
-                runtime=runtime, runs=runs, concurrency=concurrency, progress=self._progress
+                runtime=runtime, runs=runs, concurrency=concurrency, progress=self.progress
             )
         except (SandboxUnavailable, bench.BenchError) as error:
             raise CommandError(str(error)) from None
         except (DockerException, requests.exceptions.RequestException) as error:
             raise CommandError(f"Docker is not reachable: {error}") from None
         self.stdout.write(json.dumps(report) if as_json else bench.table(report))
-
-    def _progress(self, text: str) -> None:
-        # On stderr, so that stdout holds only the report.
-        self.stderr.write(text, style_func=lambda line: line)
-        self.stderr.flush()
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return number
