@@ -83,7 +83,8 @@ def build_image(
     if method == "dockerfile":
         _build_from_dockerfile(client, tag, force=force, log=log)
     else:
-        _build_on_base(client, _ensure_base(client, force=force, log=log), tag, nocache=force)
+        base = _ensure_base(client, force=force, log=log)
+        image.build_on_base(client, base, tag, context=_context(base), nocache=force)
     log(f"Built {tag} in {time.monotonic() - started:.0f} s")
     return tag
 
@@ -131,17 +132,6 @@ def _build_base(client: docker.DockerClient, tag: str) -> None:
         image._import_rootfs(client, tools["tar"], rootfs, tag, changes=())
     finally:
         image._remove_tree(workdir)
-
-
-def _build_on_base(client: docker.DockerClient, base: str, tag: str, *, nocache: bool) -> None:
-    try:
-        with image._request_timeout(client.api, image.BUILD_READ_TIMEOUT_SECONDS):
-            client.images.build(
-                fileobj=_context(base), custom_context=True, tag=tag, pull=False,
-                nocache=nocache, rm=True, forcerm=True,
-            )  # fmt: skip
-    except docker.errors.BuildError as error:
-        raise ImageBuildError(f"docker build on {base} failed: {error.msg}") from None
 
 
 def _context(base: str) -> io.BytesIO:

@@ -283,7 +283,7 @@ def _deb822_sources(text: str) -> Iterator[tuple[str, list[str]]]:
 def _build_offline(client: docker.DockerClient, tag: str, *, force: bool, log: Log) -> None:
     base = ensure_base(client, force=force, log=log)
     log(f"Copying bridge.py onto {base}")
-    _build_on_base(client, base, tag, nocache=force)
+    build_on_base(client, base, tag, context=_bridge_context(base), nocache=force)
 
 
 def ensure_base(client: docker.DockerClient, *, force: bool = False, log: Log = print) -> str:
@@ -297,12 +297,15 @@ def ensure_base(client: docker.DockerClient, *, force: bool = False, log: Log = 
     return base
 
 
-def _build_on_base(client: docker.DockerClient, base: str, tag: str, *, nocache: bool) -> None:
+def build_on_base(
+    client: docker.DockerClient, base: str, tag: str, *, context: io.BytesIO, nocache: bool
+) -> None:
+    """Builds ``tag`` from a tar build context whose Dockerfile starts FROM ``base``."""
     # The base is local and no registry need be reachable: never pull it.
     try:
         with _request_timeout(client.api, BUILD_READ_TIMEOUT_SECONDS):
             client.images.build(
-                fileobj=_bridge_context(base), custom_context=True, tag=tag, pull=False,
+                fileobj=context, custom_context=True, tag=tag, pull=False,
                 nocache=nocache, rm=True, forcerm=True,
             )  # fmt: skip
     except docker.errors.BuildError as error:

@@ -18,9 +18,8 @@ from agents.providers.sdk import (
     MAX_OUTPUT_TOKENS,
     MAX_RETRIES,
     PartialToolCall,
+    SDKProvider,
     guarded_http_client,
-    provider_error,
-    refuse_private_base_url,
 )
 
 # Anthropic's stop reasons in the interface's words; others ("refusal", …) pass through.
@@ -32,32 +31,14 @@ _FINISH_REASONS = {
 }
 
 
-class AnthropicProvider:
-    def __init__(self, *, base_url: str, api_key: str, model: str, timeout: float = 60.0):
-        self.base_url = base_url
-        self.model = model
-        self.timeout = timeout
-        self._api_key = api_key
-        self.label = f"Anthropic model {model} at {base_url}"
+class AnthropicProvider(SDKProvider):
+    kind = "Anthropic"
 
-    async def stream(
-        self, *, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
-    ) -> AsyncIterator[ProviderEvent]:
-        refuse_private_base_url(self.base_url)
-        try:
-            async with self._client() as client:
-                events = await client.messages.create(**self._request(system, messages, tools))
-                async with events:
-                    async for event in _events(events):
-                        yield event
-        except Exception as error:
-            raise provider_error(
-                error,
-                base_url=self.base_url,
-                model=self.model,
-                api_key=self._api_key,
-                timeout=self.timeout,
-            ) from None
+    async def _start(self, client: anthropic.AsyncAnthropic, request: dict[str, Any]) -> Any:
+        return await client.messages.create(**request)
+
+    def _read(self, response: Any) -> AsyncIterator[ProviderEvent]:
+        return _events(response)
 
     def _client(self) -> anthropic.AsyncAnthropic:
         # The key is always passed, even empty: with none the SDK looks for credentials in

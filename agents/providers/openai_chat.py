@@ -21,41 +21,20 @@ from agents.providers.base import (
 from agents.providers.sdk import (
     MAX_RETRIES,
     PartialToolCall,
+    SDKProvider,
     guarded_http_client,
-    provider_error,
-    refuse_private_base_url,
 )
 from connections.providers import NO_KEY_PLACEHOLDER
 
 
-class OpenAIChatProvider:
-    def __init__(self, *, base_url: str, api_key: str, model: str, timeout: float = 60.0):
-        self.base_url = base_url
-        self.model = model
-        self.timeout = timeout
-        self._api_key = api_key
-        self.label = f"OpenAI-compatible model {model} at {base_url}"
+class OpenAIChatProvider(SDKProvider):
+    kind = "OpenAI-compatible"
 
-    async def stream(
-        self, *, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
-    ) -> AsyncIterator[ProviderEvent]:
-        refuse_private_base_url(self.base_url)
-        try:
-            async with self._client() as client:
-                chunks = await client.chat.completions.create(
-                    **self._request(system, messages, tools)
-                )
-                async with chunks:
-                    async for event in _events(chunks):
-                        yield event
-        except Exception as error:
-            raise provider_error(
-                error,
-                base_url=self.base_url,
-                model=self.model,
-                api_key=self._api_key,
-                timeout=self.timeout,
-            ) from None
+    async def _start(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> Any:
+        return await client.chat.completions.create(**request)
+
+    def _read(self, response: Any) -> AsyncIterator[ProviderEvent]:
+        return _events(response)
 
     def _client(self) -> openai.AsyncOpenAI:
         # Everything explicit: left out, the SDK reads OPENAI_API_KEY / OPENAI_BASE_URL

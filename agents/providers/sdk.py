@@ -1,8 +1,9 @@
-"""What the two SDK-backed providers share: the egress guard, failures in plain words,
-and reading the arguments a model sent for a tool call."""
+"""What the two SDK-backed providers share: the streaming call with its egress guard,
+failures in plain words, and reading the arguments a model sent for a tool call."""
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,13 @@ import anthropic
 import httpx2
 import openai
 
-from agents.providers.base import ProviderError, ToolCallRequest
+from agents.providers.base import (
+    ChatMessage,
+    ProviderError,
+    ProviderEvent,
+    ToolCallRequest,
+    ToolSpec,
+)
 from connections import egress
 from connections.masking import scrub
 from connections.providers import _provider_message, describe_error
@@ -109,3 +116,50 @@ class PartialToolCall:
         # Some OpenAI-compatible servers send no id; the answer must still refer to one.
         call_id = self.id or f"call_{uuid.uuid4().hex[:24]}"
         return ToolCallRequest(call_id, self.name, arguments, arguments_error=problem)
+
+
+class SDKProvider:
+    """One streamed request per call through a guarded client, failures in plain words.
+    Subclasses make the client and the request, start the stream and read it."""
+
+    kind = ""
+
+    def __init__(self, *, base_url: str, api_key: str, model: str, timeout: float = 60.0):
+        self.base_url = base_url
+        self.model = model
+        self.timeout = timeout
+        self._api_key = api_key
+        self.label = f"{self.kind} model {model} at {base_url}"
+
+    async def stream(
+        self, *, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
+    ) -> AsyncIterator[ProviderEvent]:
+        refuse_private_base_url(self.base_url)
+        try:
+            async with self._client() as client:
+                response = await self._start(client, self._request(system, messages, tools))
+                async with response:
+                    async for event in self._read(response):
+                        yield event
+        except Exception as error:
+            raise provider_error(
+                error,
+                base_url=self.base_url,
+                model=self.model,
+                api_key=self._api_key,
+                timeout=self.timeout,
+            ) from None
+
+    def _client(self) -> Any:
+        raise NotImplementedError
+
+    def _request(
+        self, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _start(self, client: Any, request: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _read(self, response: Any) -> AsyncIterator[ProviderEvent]:
+        raise NotImplementedError
