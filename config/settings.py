@@ -241,6 +241,12 @@ if TURNBOX_TURN_RUNNER not in ("inprocess", "celery"):
     raise ImproperlyConfigured(
         f"TURNBOX_TURN_RUNNER must be 'inprocess' or 'celery', not {TURNBOX_TURN_RUNNER!r}."
     )
+if TURNBOX_TURN_RUNNER == "celery" and not REDIS_URL:
+    # Workers would run turns whose events never leave the worker's own memory.
+    raise ImproperlyConfigured(
+        "TURNBOX_TURN_RUNNER=celery needs REDIS_URL: the Redis channel layer is how a "
+        "worker's events reach the browsers connected to Daphne."
+    )
 
 # HTTPS: on in production (behind TLS); off for the embedded default on localhost.
 HTTPS = env.bool("TURNBOX_HTTPS", default=False)

@@ -83,6 +83,25 @@ def test_an_unknown_drive_backend_is_a_clear_error(tmp_path):
     assert "TURNBOX_DRIVE_BACKEND must be 'local' or 's3', not 'ftp'." in result.stderr
 
 
+def test_the_celery_turn_runner_without_redis_is_a_clear_error(tmp_path):
+    result = run_manage(
+        tmp_path,
+        "check",
+        TURNBOX_TURN_RUNNER="celery",
+        REDIS_URL="",
+        CELERY_BROKER_URL="amqp://broker.example",
+    )
+    assert result.returncode != 0
+    assert "TURNBOX_TURN_RUNNER=celery needs REDIS_URL" in result.stderr
+
+
+def test_the_celery_turn_runner_with_redis_passes_the_check(tmp_path):
+    result = run_manage(
+        tmp_path, "check", TURNBOX_TURN_RUNNER="celery", REDIS_URL="redis://127.0.0.1:1/0"
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_concurrent_starts_agree_on_one_generated_secret(tmp_path):
     numbers = count()
     with ThreadPoolExecutor(8) as pool:
