@@ -74,6 +74,9 @@ def prepare() -> dict:
     from connections.services import connection_create, pixelml_key_issue
     from workspaces.models import Membership, User, Workspace
 
+    if not (settings.DATA_DIR / _MARKER).exists():
+        # The bench fills only the throw-away database it made, never a real one.
+        raise BenchError("--prepare runs only inside the bench's own throw-away data folder.")
     user = User.objects.create_user(BENCH_EMAIL, None)
     workspace = Workspace.objects.create(name="Bench", slug="bench")
     Membership.objects.create(user=user, workspace=workspace, role="member")
@@ -132,6 +135,8 @@ def _server_env(data_dir: Path) -> dict:
     return env
 
 
+_MARKER = ".stream-bench"
+
 # Settings that would take the server off the embedded default.
 _NOT_EMBEDDED = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TURNBOX_TURN_RUNNER")
 
@@ -152,6 +157,7 @@ def _manage(env: dict, *args: str) -> str:
 @contextmanager
 def _data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="turnbox-stream-bench-"))
+    (path / _MARKER).touch()
     try:
         yield path
     finally:

@@ -24,10 +24,10 @@ class Command(BenchCommand):
         parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
 
     def handle(self, *args, as_json, prints, interval_ms, prepare, **options) -> None:
-        if prepare:
-            self.stdout.write(json.dumps(bench.prepare()))
-            return
         try:
+            if prepare:
+                self.stdout.write(json.dumps(bench.prepare()))
+                return
             report = bench.run(prints=prints, interval_ms=interval_ms, progress=self.progress)
         except bench.BenchError as error:
             raise CommandError(str(error)) from None
