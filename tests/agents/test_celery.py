@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -62,15 +63,14 @@ class Worker:
         return self.log.read_text(errors="replace")[start:]
 
 
-@pytest.fixture(scope="module")
-def celery_worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
-    """One worker process for this module, on a queue of its own, with the test process's
-    database, keys and sandbox image. The solo pool runs tasks in the process itself, so
-    the sandboxes it opens carry its pid."""
+@contextmanager
+def started_worker(folder: Path) -> Iterator[Worker]:
+    """A worker process on a queue of its own, with the test process's database, keys and
+    sandbox image. The solo pool runs tasks in the process itself, so the sandboxes it
+    opens carry its pid."""
     base = redis_url()
     number = int(urlsplit(base).path.strip("/") or 0)
     layer_url, broker_url = base, with_database(base, number + 1)
-    folder = tmp_path_factory.mktemp("celery-worker")
     queue = f"turnbox-test-{uuid.uuid4().hex[:12]}"
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update(
@@ -121,7 +121,8 @@ def celery_worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
             time.sleep(0.1)
         yield worker
     finally:
-        process.send_signal(signal.SIGTERM)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(STOP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -130,39 +131,49 @@ def celery_worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
             print(f"The Celery worker did not stop within {STOP_SECONDS} s:\n{worker.output()}")
 
 
-@pytest.fixture
-def celery_turns(celery_worker, settings) -> Iterator[Worker]:
+@contextmanager
+def turns_sent_to(worker: Worker, settings) -> Iterator[Worker]:
     """This process dispatches turns as Daphne does in production: to the broker, and
     listens to the Redis channel layer. Prints the worker's log when the test fails."""
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [celery_worker.layer_url]},
+            "CONFIG": {"hosts": [worker.layer_url]},
         }
     }
     settings.TURNBOX_TURN_RUNNER = "celery"
-    settings.CELERY_BROKER_URL = celery_worker.broker_url
+    settings.CELERY_BROKER_URL = worker.broker_url
     settings.CELERY_TASK_ALWAYS_EAGER = False
     # The Celery app read its settings once: point it at the worker's broker and queue.
     names = ("broker_url", "task_always_eager", "task_default_queue")
     saved = {name: celery_app.conf[name] for name in names}
     celery_app.conf.update(
-        broker_url=celery_worker.broker_url,
-        task_always_eager=False,
-        task_default_queue=celery_worker.queue,
+        broker_url=worker.broker_url, task_always_eager=False, task_default_queue=worker.queue
     )
     celery_app.close()  # no producer pool connected to the old broker
     channel_layers.backends.clear()
-    start = len(celery_worker.output())
+    start = len(worker.output())
     try:
-        yield celery_worker
+        yield worker
     finally:
         channel_layers.backends.clear()
         celery_app.conf.update(saved)
         celery_app.close()
         # Shown by pytest only for a failing test.
-        print(f"--- Celery worker log ---\n{celery_worker.output(start)}")
-        assert celery_worker.process.poll() is None, "the Celery worker died"
+        print(f"--- Celery worker log ---\n{worker.output(start)}")
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, tmp_path_factory) -> Iterator[Worker]:
+    with started_worker(tmp_path_factory.mktemp("celery-worker")) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_turns(celery_worker, settings) -> Iterator[Worker]:
+    with turns_sent_to(celery_worker, settings):
+        yield celery_worker
+    assert celery_worker.process.poll() is None, "the Celery worker died"
 
 
 def timed_until(socket, event_type: str, timeout: float = 30):
@@ -231,5 +242,36 @@ def test_stop_from_the_websocket_stops_the_turn_in_the_worker(celery_turns, conv
     assert turn.status == Turn.Status.CANCELLED
     session = turn.sandbox_session
     assert session.owner.split("/")[1] == str(celery_turns.pid)
+    assert session.status == "closed"
+    assert not container_exists(session.container_name)
+
+
+def test_a_worker_told_to_stop_finishes_its_running_turn_first(
+    django_db_setup, conversation, settings, tmp_path
+):
+    """A deploy stops workers with SIGTERM: the turn in hand ends as it would have, its
+    sandbox removed, and only then does the worker exit."""
+
+    async def chat(worker: Worker):
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        code = "import time\nprint('one', flush=True)\ntime.sleep(2)\nprint('two')"
+        await socket.send_json_to({"type": "send", "text": f"```python\n{code}\n```"})
+        await receive_until(socket, "stdout", timeout=30)
+        worker.process.send_signal(signal.SIGTERM)
+        events = await receive_until(socket, "turn_finished", timeout=30)
+        await socket.disconnect()
+        return events
+
+    with started_worker(tmp_path) as worker, turns_sent_to(worker, settings):
+        events = run_in_new_loop(chat(worker))
+        assert worker.process.wait(STOP_SECONDS) == 0
+
+    assert events[-1]["status"] == "answered"
+    assert [e["text"] for e in events if e["type"] == "stdout"] == ["two\n"]
+    turn = Turn.objects.select_related("sandbox_session").get(pk=events[-1]["turn"])
+    assert turn.status == Turn.Status.ANSWERED
+    session = turn.sandbox_session
+    assert session.owner.split("/")[1] == str(worker.pid)
     assert session.status == "closed"
     assert not container_exists(session.container_name)
