@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from agents import runner, services
 from agents.events import group_name
 from agents.models import Turn
-from agents.selectors import conversation_for_socket, running_turn
+from agents.selectors import conversation_for_socket, conversation_still_open_to, running_turn
 
 REFUSED = 4403
 
@@ -42,12 +42,21 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
+        if kind in ("send", "stop") and not await self._still_allowed():
+            # The socket outlived the person's access: closing also stops its turns.
+            await self.close(code=REFUSED)
+            return
         if kind == "send":
             await self._send_message(content.get("text"))
         elif kind == "stop":
             await self._stop()
         else:
             await self.send_json({"type": "error", "message": "Unknown request."})
+
+    async def _still_allowed(self) -> bool:
+        return await db(conversation_still_open_to)(
+            user=self.scope["user"], conversation=self.conversation
+        )
 
     async def _send_message(self, text) -> None:
         if not isinstance(text, str):

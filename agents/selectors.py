@@ -12,7 +12,7 @@ from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection, connections_of_workspace
 from sandbox.network import Mode, NetworkPolicy, effective_policy, parse_rules
 from sandbox.selectors import Maximums, sandbox_maximums, workspace_network_policy
-from workspaces.models import User, Workspace
+from workspaces.models import Role, User, Workspace
 
 # --- Agents ---
 
@@ -177,20 +177,38 @@ def conversation_get(*, workspace: Workspace, user: User, pk) -> Conversation:
     )
 
 
+# Who may chat in the playground, over HTTP and the websocket alike.
+PLAYGROUND_ROLES = (Role.ADMIN, Role.MEMBER)
+
+
+def _chat_conversations(user: User) -> QuerySet[Conversation]:
+    """The user's own conversations in the workspaces where they may still chat. One
+    filter() call: the membership that matches is the conversation's workspace's."""
+    return Conversation.objects.filter(
+        user=user,
+        user__is_active=True,
+        workspace__memberships__user=user,
+        workspace__memberships__role__in=PLAYGROUND_ROLES,
+    )
+
+
 def conversation_for_socket(*, user: User, workspace_slug: str, pk) -> Conversation | None:
-    """Like conversation_get, for consumers: None instead of a 404, and membership checked."""
-    if not user.is_authenticated:
+    """Like conversation_get, for consumers: None instead of a 404, and the owner's
+    membership and role checked."""
+    if user is None or not user.is_authenticated:
         return None
     return (
-        Conversation.objects.select_related("agent", "workspace")
-        .filter(
-            pk=pk,
-            user=user,
-            workspace__slug=workspace_slug,
-            workspace__memberships__user=user,
-        )
+        _chat_conversations(user)
+        .select_related("agent", "workspace")
+        .filter(pk=pk, workspace__slug=workspace_slug)
         .first()
     )
+
+
+def conversation_still_open_to(*, user: User, conversation: Conversation) -> bool:
+    """Whether a socket opened earlier may still act: the user may have been
+    deactivated, removed from the workspace or given a role without the playground."""
+    return _chat_conversations(user).filter(pk=conversation.pk).exists()
 
 
 def turns_of_conversation(*, conversation: Conversation) -> QuerySet[Turn]:

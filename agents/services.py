@@ -329,7 +329,6 @@ def turn_create(*, conversation: Conversation, text: str) -> Turn:
         raise ValidationError("Type a message first.")
     if len(text) > MAX_MESSAGE_CHARS:
         raise ValidationError(f"A message can have at most {MAX_MESSAGE_CHARS:,} characters.")
-    _check_running_turns(conversation)
     try:
         return _turn_insert(conversation, text)
     except IntegrityError:
@@ -356,6 +355,10 @@ def _check_running_turns(conversation: Conversation) -> None:
 
 @transaction.atomic
 def _turn_insert(conversation: Conversation, text: str) -> Turn:
+    # The owner's row lock makes count-then-insert one step across processes: two
+    # requests at once cannot both see room for one more running turn.
+    User.objects.select_for_update().filter(pk=conversation.user_id).first()
+    _check_running_turns(conversation)
     last = conversation.turns.aggregate(last=Max("index"))["last"]
     now = timezone.now()
     turn = Turn.objects.create(conversation=conversation, index=(last or 0) + 1, user_message=text)
@@ -386,13 +389,13 @@ def turn_attach_session(*, turn: Turn, session: SandboxSession) -> None:
 
 
 @transaction.atomic
-def turn_add_usage(*, turn: Turn, input_tokens: int, output_tokens: int) -> None:
+def turn_add_usage(*, turn: Turn, input_tokens: int, output_tokens: int, steps: int = 1) -> None:
     Turn.objects.filter(pk=turn.pk).update(
-        steps=F("steps") + 1,
+        steps=F("steps") + steps,
         input_tokens=F("input_tokens") + input_tokens,
         output_tokens=F("output_tokens") + output_tokens,
     )
-    turn.steps += 1
+    turn.steps += steps
     turn.input_tokens += input_tokens
     turn.output_tokens += output_tokens
 

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async as db
+from django.conf import settings
 
 from agents import services, tools
 from agents.events import Publisher
@@ -26,14 +27,17 @@ from agents.providers.base import (
     ToolCallRequest,
     Usage,
 )
-from agents.sandboxes import TurnSandbox
+from agents.sandboxes import AGENT_OFF, TurnSandbox
 from agents.transcript import system_prompt, transcript_for
 from billing.reports import usage_meter
+from connections.crypto import InvalidToken
+from connections.services import UNDECRYPTABLE_KEY
 from skills import tools as skill_tools
 
 log = logging.getLogger(__name__)
 
 STOP_POLL_SECONDS = 0.5
+SHUTDOWN = "The server shut down during this turn."
 
 
 @dataclass
@@ -45,6 +49,8 @@ class TurnContext:
     tool_specs: list
     messages: list[ChatMessage] = field(default_factory=list)
     skills_note: str = ""
+    # Set by the watcher when it cancels the turn for running too long.
+    timed_out: bool = False
 
     async def emit(self, event_type: str, **fields) -> None:
         await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})
@@ -60,17 +66,43 @@ async def turn_execute(turn_id, *, publisher: Publisher) -> str:
         await db(turn.refresh_from_db)()
         await publisher.send(_finished_event(turn))
         return turn.status
-    ctx = await db(_context)(turn, publisher)
-    await ctx.emit(
-        "turn_started",
-        index=turn.index,
-        user_message=turn.user_message,
-        agent=turn.conversation.agent.name,
-    )
-    status, message = await _run_watched(ctx)
+    status, message = await _run(turn, publisher)
     finished = await db(services.turn_finish)(turn=turn, status=status, message=message)
     await publisher.send(_finished_event(finished))
     return finished.status
+
+
+async def _run(turn: Turn, publisher: Publisher) -> tuple[str, str]:
+    """The turn's ending. A turn marked running must get one even when setting it up
+    fails, or it would stay running and refuse the conversation's next message."""
+    try:
+        await publisher.send(_started_event(turn))
+        ctx = await db(_context)(turn, publisher)
+    except asyncio.CancelledError:
+        return Turn.Status.INTERRUPTED, SHUTDOWN
+    except InvalidToken:
+        # The encryption keys changed since the connection was saved.
+        connection = turn.conversation.agent.connection
+        named = f" “{connection.name}”" if connection else ""
+        message = f"The agent's connection{named} cannot be used. {UNDECRYPTABLE_KEY}"
+        return Turn.Status.ERROR, message
+    except Exception as error:
+        log.exception("turn %s could not be set up", turn.pk)
+        return Turn.Status.ERROR, (
+            f"The turn could not start ({type(error).__name__}): check the agent's "
+            "connection and settings, then send the message again."
+        )
+    return await _run_watched(ctx)
+
+
+def _started_event(turn: Turn) -> dict:
+    return {
+        "type": "turn_started",
+        "turn": str(turn.pk),
+        "index": turn.index,
+        "user_message": turn.user_message,
+        "agent": turn.conversation.agent.name,
+    }
 
 
 def _finished_event(turn: Turn) -> dict:
@@ -102,7 +134,7 @@ def _context(turn: Turn, publisher: Publisher) -> TurnContext:
     return TurnContext(
         turn=turn,
         publisher=publisher,
-        provider=provider_for(agent, code_execution=sandbox.allowed),
+        provider=provider_for(agent, code_execution=sandbox.allowed, refusal=_why_no_code(sandbox)),
         sandbox=sandbox,
         tool_specs=specs,
         messages=messages,
@@ -110,10 +142,16 @@ def _context(turn: Turn, publisher: Publisher) -> TurnContext:
     )
 
 
+def _why_no_code(sandbox: TurnSandbox) -> str:
+    """What Direct mode says when code cannot run; empty for the agent's own switch,
+    which it explains itself along with where to turn it on."""
+    return "" if sandbox.refusal == AGENT_OFF else sandbox.refusal
+
+
 async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
     """Runs the loop as a task that a stop request cancels; closes the sandbox after."""
     work = asyncio.ensure_future(_loop(ctx))
-    watcher = asyncio.ensure_future(_watch_stop(ctx.turn, work))
+    watcher = asyncio.ensure_future(_watch_stop(ctx, work))
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
@@ -121,7 +159,9 @@ async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
             work.cancel()
             with contextlib.suppress(BaseException):
                 await work
-            return Turn.Status.INTERRUPTED, "The server shut down during this turn."
+            return Turn.Status.INTERRUPTED, SHUTDOWN
+        if ctx.timed_out:
+            return Turn.Status.ERROR, _time_limit_message()
         return await db(_stop_reason)(ctx.turn), ""
     except ProviderError as error:
         return Turn.Status.ERROR, str(error)
@@ -146,21 +186,38 @@ def turn_wake(turn_id) -> None:
         event.set()
 
 
-async def _watch_stop(turn: Turn, work: asyncio.Future) -> None:
+async def _watch_stop(ctx: TurnContext, work: asyncio.Future) -> None:
     """Stop requests can come from another process (a Celery worker runs the turn, the
     browser talks to Daphne): the database carries them. In the same process a wake-up
-    makes the check immediate."""
+    makes the check immediate. A turn past its time limit is stopped here too."""
+    turn = ctx.turn
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.TURNBOX_TURN_MAX_SECONDS
     wakeup = _wakeups.setdefault(turn.pk, asyncio.Event())
     try:
         while not work.done():
+            wait = max(0.0, min(STOP_POLL_SECONDS, deadline - loop.time()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), STOP_POLL_SECONDS)
+                await asyncio.wait_for(wakeup.wait(), wait)
             wakeup.clear()
+            if loop.time() >= deadline:
+                ctx.timed_out = True
+                work.cancel()
+                return
             if await db(_stop_requested)(turn.pk):
                 work.cancel()
                 return
     finally:
         _wakeups.pop(turn.pk, None)
+
+
+def _time_limit_message() -> str:
+    limit = settings.TURNBOX_TURN_MAX_SECONDS
+    span = f"{limit // 60} minutes" if limit >= 120 and limit % 60 == 0 else f"{limit} seconds"
+    return (
+        f"The turn was stopped after {span}, the longest one turn may run. Ask the agent "
+        "to continue, or to split the work into smaller steps."
+    )
 
 
 def _stop_requested(turn_id) -> bool:
@@ -173,8 +230,13 @@ async def _loop(ctx: TurnContext) -> tuple[str, str]:
         reply = await _call_model(ctx)
         if not reply.tool_calls:
             return Turn.Status.ANSWERED, ""
-        for call in reply.tool_calls:
-            await _run_tool(ctx, call)
+        await _run_tools(ctx, reply.tool_calls)
+    if getattr(ctx.provider, "closing_reply_is_free", False):
+        # Direct mode's last reply only reports what ran: N blocks take N steps.
+        reply = await _call_model(ctx, step=False)
+        if not reply.tool_calls:
+            return Turn.Status.ANSWERED, ""
+        await _skip_calls(ctx, reply.tool_calls, "The turn reached its step limit first.")
     return (
         Turn.Status.STEP_LIMIT,
         f"The agent used all {agent.max_steps} steps it may take in one turn without "
@@ -182,27 +244,68 @@ async def _loop(ctx: TurnContext) -> tuple[str, str]:
     )
 
 
-async def _call_model(ctx: TurnContext) -> CollectedReply:
+async def _run_tools(ctx: TurnContext, calls: list[ToolCallRequest]) -> None:
+    """Runs a reply's calls in order, up to the per-reply cap: one reply must not keep
+    a sandbox busy with an unbounded list of calls."""
+    cap = settings.TURNBOX_TURN_MAX_TOOL_CALLS
+    for call in calls[:cap]:
+        await _run_tool(ctx, call)
+    if extra := calls[cap:]:
+        why = (
+            f"One reply may ask for at most {cap} tool calls and this one asked for "
+            f"{len(calls)}: the first {cap} ran. Ask for the rest in your next reply."
+        )
+        await _skip_calls(ctx, extra, why)
+
+
+async def _skip_calls(ctx: TurnContext, calls: list[ToolCallRequest], why: str) -> None:
+    """Answers calls that will not run, so the transcript stays whole (providers refuse
+    a tool call without a result) and the model learns why."""
+    result = f"status: not run\n{why}"
+    for call in calls:
+        await db(services.message_add)(
+            turn=ctx.turn, role="tool", content=result, tool_call_id=call.id
+        )
+        ctx.messages.append(
+            ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
+        )
+
+
+async def _call_model(ctx: TurnContext, *, step: bool = True) -> CollectedReply:
     reply = CollectedReply()
     system = system_prompt(
         ctx.turn.conversation.agent, code_tools=ctx.sandbox.allowed, skills=ctx.skills_note
     )
     events = ctx.provider.stream(system=system, messages=ctx.messages, tools=ctx.tool_specs)
-    async for event in events:
-        if isinstance(event, TextDelta) and event.text:
-            reply.text += event.text
-            await ctx.emit("text_delta", text=event.text)
-        elif isinstance(event, ToolCallRequest):
-            reply.tool_calls.append(event)
-        elif isinstance(event, Usage):
-            reply.usage = event
-        elif isinstance(event, Finish):
-            reply.finish = event.reason
-    await _record_reply(ctx, reply)
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta) and event.text:
+                reply.text += event.text
+                await ctx.emit("text_delta", text=event.text)
+            elif isinstance(event, ToolCallRequest):
+                reply.tool_calls.append(event)
+            elif isinstance(event, Usage):
+                reply.usage = event
+            elif isinstance(event, Finish):
+                reply.finish = event.reason
+    except BaseException:
+        # Stopped or failed mid-answer: keep the text the browser already showed, so a
+        # reload shows it too. Its calls never ran; the turn's ending says why it stopped.
+        if reply.text:
+            await _record_partial(ctx, reply.text)
+        raise
+    await _record_reply(ctx, reply, step=step)
     return reply
 
 
-async def _record_reply(ctx: TurnContext, reply: CollectedReply) -> None:
+async def _record_partial(ctx: TurnContext, text: str) -> None:
+    try:
+        await db(services.message_add)(turn=ctx.turn, role="assistant", content=text)
+    except Exception:
+        log.exception("turn %s: the interrupted reply could not be saved", ctx.turn.pk)
+
+
+async def _record_reply(ctx: TurnContext, reply: CollectedReply, *, step: bool) -> None:
     calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
     await db(services.message_add)(
         turn=ctx.turn, role="assistant", content=reply.text, tool_calls=calls
@@ -212,7 +315,10 @@ async def _record_reply(ctx: TurnContext, reply: CollectedReply) -> None:
     )
     usage = reply.usage
     await db(services.turn_add_usage)(
-        turn=ctx.turn, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens
+        turn=ctx.turn,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        steps=1 if step else 0,
     )
     await _emit_usage(ctx)
 

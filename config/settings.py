@@ -235,8 +235,21 @@ CELERY_TIMEZONE = TIME_ZONE
 TURNBOX_TURN_RUNNER = env.str(
     "TURNBOX_TURN_RUNNER", default="inprocess" if CELERY_TASK_ALWAYS_EAGER else "celery"
 )
+
+
+def _at_least_one(name: str, default: int) -> int:
+    # Zero would refuse every turn or every tool call without saying why.
+    value = env.int(name, default=default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be 1 or more, not {value}.")
+    return value
+
+
 # Turns one person may have running at once (each can hold a sandbox).
-TURNBOX_MAX_RUNNING_TURNS_PER_USER = env.int("TURNBOX_MAX_RUNNING_TURNS_PER_USER", default=3)
+TURNBOX_MAX_RUNNING_TURNS_PER_USER = _at_least_one("TURNBOX_MAX_RUNNING_TURNS_PER_USER", 3)
+# Bounds of one turn: its running time, and the tool calls one model reply may ask for.
+TURNBOX_TURN_MAX_SECONDS = _at_least_one("TURNBOX_TURN_MAX_SECONDS", 900)
+TURNBOX_TURN_MAX_TOOL_CALLS = _at_least_one("TURNBOX_TURN_MAX_TOOL_CALLS", 16)
 if TURNBOX_TURN_RUNNER not in ("inprocess", "celery"):
     raise ImproperlyConfigured(
         f"TURNBOX_TURN_RUNNER must be 'inprocess' or 'celery', not {TURNBOX_TURN_RUNNER!r}."

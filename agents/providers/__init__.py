@@ -1,13 +1,13 @@
 from agents.providers.base import LLMProvider
 
 
-def provider_for(agent, *, code_execution: bool) -> LLMProvider:
+def provider_for(agent, *, code_execution: bool, refusal: str = "") -> LLMProvider:
     """The agent's model, or Direct mode for an agent without a connection. Imports are
     lazy: this package's modules import the tools, which import this package's base."""
     if agent.connection is None:
         from agents.providers.direct import DirectProvider
 
-        return DirectProvider(code_execution=code_execution)
+        return DirectProvider(code_execution=code_execution, refusal=refusal)
     from connections.models import Kind
     from connections.selectors import connection_secret
 

@@ -89,9 +89,15 @@ def _skill_command(line: str, verb: str, args: list[str]) -> Action:
 
 class DirectProvider:
     label = LABEL
+    # Its last reply only reports what ran: the turn loop does not count it as a step,
+    # so a message with as many blocks as the step limit still gets its answer.
+    closing_reply_is_free = True
 
-    def __init__(self, *, code_execution: bool):
+    def __init__(self, *, code_execution: bool, refusal: str = ""):
+        """``refusal``: why code cannot run, in plain words, when it is not the agent's
+        own switch (e.g. the workspace has no active PixelML connection)."""
         self.code_execution = code_execution
+        self.refusal = refusal
 
     async def stream(
         self, *, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
@@ -104,7 +110,7 @@ class DirectProvider:
             a.name not in skill_tools.SKILL_TOOLS and not a.problem for a in actions
         )
         runnable = self.code_execution or not needs_sandbox
-        for text in _reply(actions, results, runnable):
+        for text in _reply(actions, results, runnable, self.refusal):
             yield TextDelta(text)
         done = len(results)
         if runnable and done < len(actions) and not _failed(results):
@@ -122,10 +128,14 @@ def _failed(results: list[ChatMessage]) -> bool:
     return bool(results) and not results[-1].content.startswith("status: ok")
 
 
-def _reply(actions: list[Action], results: list[ChatMessage], code_execution: bool) -> list[str]:
+def _reply(
+    actions: list[Action], results: list[ChatMessage], code_execution: bool, refusal: str
+) -> list[str]:
     done, total = len(results), len(actions)
     if not actions:
         return [f"{LABEL}: no model reads your message. {USAGE}"]
+    if not code_execution and refusal:
+        return [f"{LABEL}: nothing ran. {refusal}"]
     if not code_execution:
         return [
             f"{LABEL}: this agent's code execution is off, so nothing ran. An admin "

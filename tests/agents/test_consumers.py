@@ -183,3 +183,51 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(conversat
     assert socket_accepts(path, user) is True
     assert socket_accepts(path, user, origin="http://evil.example") is False
     assert socket_accepts(path, user, cookie=False) is False
+
+
+def test_a_finance_person_is_refused_even_on_their_own_conversation(conversation, paid_team):
+    # Finance people have no playground: a conversation left from an earlier role is closed.
+    conversation.user = paid_team.finance
+    conversation.save(update_fields=["user"])
+    assert refused(conversation, paid_team.finance) == (False, 4403)
+
+
+def test_a_membership_in_another_workspace_does_not_open_this_ones_conversation(
+    conversation, other_team
+):
+    from workspaces.models import Membership
+
+    owner = conversation.user
+    conversation.workspace.memberships.filter(user=owner).update(role="finance")
+    Membership.objects.create(user=owner, workspace=other_team.workspace, role="member")
+    assert refused(conversation, owner) == (False, 4403)
+
+
+@pytest.mark.parametrize("change", ["demoted", "removed", "deactivated"])
+@pytest.mark.parametrize("request_type", ["send", "stop"])
+def test_a_socket_that_outlived_its_access_is_closed_and_starts_nothing(
+    conversation, change, request_type
+):
+    user = conversation.user
+    memberships = conversation.workspace.memberships.filter(user=user)
+
+    def lose_access() -> None:
+        if change == "demoted":
+            memberships.update(role="finance")
+        elif change == "removed":
+            memberships.delete()
+        else:
+            type(user).objects.filter(pk=user.pk).update(is_active=False)
+
+    async def chat():
+        socket = communicator(conversation, user)
+        connected, _ = await socket.connect()
+        assert connected
+        await database_sync_to_async(lose_access)()
+        await socket.send_json_to({"type": request_type, "text": "print(1)"})
+        closed = await socket.receive_output(timeout=5)
+        await socket.disconnect()
+        return closed
+
+    assert run_in_new_loop(chat()) == {"type": "websocket.close", "code": 4403}
+    assert not Turn.objects.filter(conversation=conversation).exists()

@@ -39,9 +39,9 @@ def test_a_malformed_command_is_reported_with_the_usage():
     assert "/download SANDBOX_PATH DRIVE_PATH [--replace]" in action.problem
 
 
-def stream(messages, code_execution=True):
+def stream(messages, code_execution=True, refusal=""):
     async def collect():
-        provider = DirectProvider(code_execution=code_execution)
+        provider = DirectProvider(code_execution=code_execution, refusal=refusal)
         return [e async for e in provider.stream(system="", messages=messages, tools=[])]
 
     return run_in_new_loop(collect())
@@ -88,3 +88,21 @@ def test_earlier_turns_do_not_run_again():
     new = ChatMessage(role="user", content="```python\nnew\n```")
     events = stream([old, ChatMessage(role="assistant", content="done"), new])
     assert events[1].arguments == {"code": "new\n"}
+
+
+def test_code_it_may_not_run_is_refused_with_the_reason_it_was_given():
+    user = ChatMessage(role="user", content="```python\nprint(1)\n```")
+    reason = "Code execution is not available: this workspace has no active PixelML connection."
+
+    events = stream([user], code_execution=False, refusal=reason)
+
+    assert events == [TextDelta(f"Direct mode (no LLM): nothing ran. {reason}"), Finish("stop")]
+
+
+def test_without_a_reason_it_says_the_agents_own_switch_is_off():
+    user = ChatMessage(role="user", content="```python\nprint(1)\n```")
+
+    (text, finish) = stream([user], code_execution=False)
+
+    assert "this agent's code execution is off" in text.text
+    assert "Code Execution tab" in text.text and finish == Finish("stop")

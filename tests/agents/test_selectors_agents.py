@@ -127,3 +127,19 @@ def test_a_test_conversation_counts_once_the_agent_has_answered(team):
     assert not _items(agent)["test_conversation"].done
     _answer(agent, team.admin)
     assert _items(agent)["test_conversation"].done
+
+
+@pytest.mark.parametrize(
+    ("role", "open_to"), [("admin", True), ("member", True), ("finance", False)]
+)
+def test_only_admins_and_members_reach_their_conversations_by_socket(team, role, open_to):
+    user = team.user(role)
+    agent = make_agent(team)
+    conversation = Conversation.objects.create(workspace=team.workspace, agent=agent, user=user)
+
+    found = selectors.conversation_for_socket(
+        user=user, workspace_slug=team.workspace.slug, pk=conversation.pk
+    )
+
+    assert (found == conversation) is open_to
+    assert selectors.conversation_still_open_to(user=user, conversation=conversation) is open_to

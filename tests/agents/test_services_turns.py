@@ -10,6 +10,7 @@ from agents import services
 from agents.models import Agent, ToolCall, Turn
 from sandbox.containers import owner_id
 from sandbox.reaper import reap
+from tests.conftest import postgres_only, run_at_once
 
 
 def test_the_first_message_titles_the_conversation(conversation):
@@ -130,3 +131,24 @@ def test_one_person_has_a_bounded_number_of_turns_running_at_once(conversation, 
 
     with pytest.raises(services.TurnAlreadyRunning, match="the most at once is 2"):
         services.turn_create(conversation=conversation, text="three")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("repeat", range(4))
+def test_turns_started_at_once_stay_within_the_persons_limit(conversation, settings, repeat):
+    settings.TURNBOX_MAX_RUNNING_TURNS_PER_USER = 2
+    chats = [conversation] + [
+        services.conversation_create(
+            workspace=conversation.workspace, agent=conversation.agent, user=conversation.user
+        )
+        for _ in range(3)
+    ]
+
+    def starting(chat):
+        return lambda: services.turn_create(conversation=chat, text="go")
+
+    outcomes = run_at_once(*map(starting, chats), refusals=(services.TurnAlreadyRunning,))
+
+    assert outcomes.count("ok") == 2
+    assert Turn.objects.filter(conversation__user=conversation.user).count() == 2

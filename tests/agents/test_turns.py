@@ -6,11 +6,14 @@ import re
 import pytest
 
 from agents import services
-from agents.models import Agent, ToolCall, Turn
+from agents.models import Agent, Message, ToolCall, Turn
 from agents.providers.base import Finish, ProviderError, ToolCallRequest
 from agents.turns import turn_execute
-from connections.models import Connection
+from connections import crypto
+from connections.models import Connection, Kind
 from sandbox.models import SandboxSession
+from tests.agents.llm_server import Reply, ScriptedLLM
+from tests.agents.llm_server import ToolCall as ScriptedCall
 from tests.conftest import run_in_new_loop
 from tests.sandbox.engine import container_exists
 
@@ -105,7 +108,8 @@ def test_without_an_active_pixelml_connection_the_tool_is_refused_in_plain_words
     turn, sink = run_turn(conversation, py("print(1)"))
 
     assert turn.sandbox_session_id is None
-    assert "code execution is off" in sink.text("text_delta")
+    assert "no active PixelML connection" in sink.text("text_delta")
+    assert "code execution is off" not in sink.text("text_delta")
 
 
 def test_the_step_limit_ends_the_turn_and_closes_the_sandbox(conversation):
@@ -241,3 +245,133 @@ def test_upload_and_download_move_files_between_drive_and_the_sandbox(conversati
     last = again.tool_calls.order_by("seq").last()
     assert last.status == "error"
     assert "replace" in last.result
+
+
+def test_as_many_blocks_as_the_step_limit_all_run_and_get_an_answer(conversation):
+    Agent.objects.filter(pk=conversation.agent_id).update(max_steps=2)
+
+    turn, sink = run_turn(conversation, py("a = 1") + py("print(a + 1)"))
+
+    assert turn.status == Turn.Status.ANSWERED, turn.error_message
+    assert sink.text() == "2\n"
+    assert "Done: 2 steps ran" in sink.text("text_delta")
+    assert turn.steps == 2
+    assert_sandbox_gone(turn)
+
+
+def test_a_step_limit_in_direct_mode_answers_the_block_it_could_not_run(conversation):
+    Agent.objects.filter(pk=conversation.agent_id).update(max_steps=1)
+
+    turn, _ = run_turn(conversation, py("a = 1") + py("print(a)"))
+
+    assert turn.status == Turn.Status.STEP_LIMIT
+    assert turn.tool_calls.count() == 1
+    skipped = turn.messages.filter(role="tool").order_by("seq").last()
+    assert skipped.tool_call_id == "direct-2"
+    assert "not run" in skipped.content and "step limit" in skipped.content
+
+
+def test_a_connection_key_that_cannot_be_decrypted_ends_the_turn_in_plain_words(conversation):
+    connection = Connection.objects.create(
+        workspace=conversation.workspace,
+        kind=Kind.OPENAI,
+        name="Old key",
+        secret_encrypted="gAAAAAB-not-a-token-any-current-key-reads",
+        base_url="https://api.openai.com/v1",
+    )
+    Agent.objects.filter(pk=conversation.agent_id).update(connection=connection, model="gpt-x")
+
+    turn, sink = run_turn(conversation, "hello")
+
+    assert turn.status == Turn.Status.ERROR
+    assert "“Old key” cannot be used" in turn.error_message
+    assert "cannot be decrypted" in turn.error_message
+    assert sink.types() == ["turn_started", "turn_finished"]
+    assert sink.events[-1]["status"] == "error"
+    assert sink.events[-1]["message"] == turn.error_message
+    next_turn = services.turn_create(conversation=conversation, text="again")
+    assert next_turn.index == 2
+
+
+def scripted_agent(conversation, llm: ScriptedLLM, settings) -> None:
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    connection = Connection.objects.create(
+        workspace=conversation.workspace,
+        kind=Kind.OPENAI,
+        name="scripted",
+        secret_encrypted=crypto.encrypt("sk-test-key"),
+        base_url=llm.openai_url,
+    )
+    Agent.objects.filter(pk=conversation.agent_id).update(
+        connection=connection, model="scripted-model"
+    )
+
+
+def assistant_texts(turn: Turn) -> list[str]:
+    return list(turn.messages.filter(role=Message.Role.ASSISTANT).values_list("content", flat=True))
+
+
+def test_text_streamed_before_a_provider_failure_stays_in_the_history(conversation, settings):
+    with ScriptedLLM([Reply.stream_error("overloaded", "Half of ", "an answer")]) as llm:
+        scripted_agent(conversation, llm, settings)
+
+        turn, sink = run_turn(conversation, "Explain it")
+
+    assert turn.status == Turn.Status.ERROR
+    assert sink.text("text_delta") == "Half of an answer"
+    assert assistant_texts(turn) == ["Half of an answer"]
+
+
+def test_text_streamed_before_a_stop_stays_in_the_history(conversation, settings):
+    with ScriptedLLM([Reply.hang("Thinking ", "aloud")]) as llm:
+        scripted_agent(conversation, llm, settings)
+        turn = services.turn_create(conversation=conversation, text="Explain it")
+        sink = Collect()
+
+        async def run_and_stop():
+            from channels.db import database_sync_to_async
+
+            task = asyncio.ensure_future(turn_execute(turn.pk, publisher=sink))
+            while sink.text("text_delta") != "Thinking aloud":
+                await asyncio.sleep(0.02)
+            await database_sync_to_async(services.turn_request_stop)(turn=turn)
+            return await asyncio.wait_for(task, 10)
+
+        assert run_in_new_loop(run_and_stop()) == Turn.Status.CANCELLED
+
+    assert assistant_texts(turn) == ["Thinking aloud"]
+
+
+def test_calls_over_the_per_reply_cap_are_answered_without_running(conversation, settings):
+    settings.TURNBOX_TURN_MAX_TOOL_CALLS = 2
+    calls = [ScriptedCall("_code_execute_python", {"code": f"print({i})"}) for i in (1, 2, 3)]
+    with ScriptedLLM([Reply.tools(*calls), Reply.text("Two ran.")]) as llm:
+        scripted_agent(conversation, llm, settings)
+
+        turn, sink = run_turn(conversation, "Print three numbers")
+
+    assert turn.status == Turn.Status.ANSWERED, turn.error_message
+    assert sink.text() == "1\n2\n"
+    assert turn.tool_calls.count() == 2
+    results = [m["content"] for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(results) == 3
+    assert results[2].startswith("status: not run")
+    assert "at most 2 tool calls" in results[2] and "asked for 3" in results[2]
+    assert_sandbox_gone(turn)
+
+
+def test_a_turn_over_its_time_limit_ends_in_plain_words_and_closes_its_sandbox(
+    conversation, settings
+):
+    settings.TURNBOX_TURN_MAX_SECONDS = 6
+    code = "import time\nprint('start', flush=True)\ntime.sleep(120)"
+
+    turn, sink = run_turn(conversation, py(code))
+
+    assert turn.status == Turn.Status.ERROR
+    assert turn.error_message.startswith("The turn was stopped after 6 seconds")
+    assert turn.duration_ms < 30_000
+    assert sink.text() == "start\n"
+    assert turn.tool_calls.get().status == ToolCall.Status.CANCELLED
+    assert sink.events[-1]["type"] == "turn_finished"
+    assert_sandbox_gone(turn)

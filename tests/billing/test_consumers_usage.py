@@ -134,3 +134,27 @@ def test_an_execution_ending_in_an_open_session_sends_the_running_credits(team):
     assert (after_one["running_credits"], after_one["running_sessions"]) == ("2", 1)
     assert after_two["running_credits"] == "2"  # 1.5 s so far: still two started seconds
     assert after_two["today_credits"] == "0"  # charged when the session ends
+
+
+@pytest.mark.parametrize("change", ["removed", "deactivated"])
+def test_a_socket_that_outlived_its_membership_gets_no_more_figures(team, change):
+    paid(team, credits="50")
+    chat = conversation_of(team)
+
+    def lose_access() -> None:
+        if change == "removed":
+            team.workspace.memberships.filter(user=team.finance).delete()
+        else:
+            type(team.finance).objects.filter(pk=team.finance.pk).update(is_active=False)
+
+    async def go():
+        socket = communicator(team.finance)
+        await socket.connect()
+        await socket.receive_json_from(timeout=5)
+        await database_sync_to_async(lose_access)()
+        await database_sync_to_async(charged_turn)(chat, [2500])
+        closed = await socket.receive_output(timeout=5)
+        await socket.disconnect()
+        return closed
+
+    assert run_in_new_loop(go()) == {"type": "websocket.close", "code": 4403}

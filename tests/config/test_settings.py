@@ -83,6 +83,20 @@ def test_an_unknown_drive_backend_is_a_clear_error(tmp_path):
     assert "TURNBOX_DRIVE_BACKEND must be 'local' or 's3', not 'ftp'." in result.stderr
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "TURNBOX_TURN_MAX_SECONDS",
+        "TURNBOX_TURN_MAX_TOOL_CALLS",
+        "TURNBOX_MAX_RUNNING_TURNS_PER_USER",
+    ],
+)
+def test_a_turn_bound_below_one_is_a_clear_error(tmp_path, name):
+    result = run_manage(tmp_path, "check", **{name: "0"})
+    assert result.returncode != 0
+    assert f"{name} must be 1 or more, not 0." in result.stderr
+
+
 def test_the_celery_turn_runner_without_redis_is_a_clear_error(tmp_path):
     result = run_manage(
         tmp_path,
