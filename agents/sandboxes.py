@@ -5,7 +5,10 @@ through ``emit``, and returns what the model and the records keep.
 """
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,10 +25,12 @@ from billing.metering import OutOfCredit, session_gate
 from billing.selectors import billing_settings_of, credits_for, session_active_ms
 from billing.services import budget_alerts_check
 from connections.selectors import workspace_has_active_pixelml
+from drive import rules
 from drive.selectors import drive_file_get
+from drive.services import DriveError, FileExistsInDrive, drive_file_upload
 from sandbox.aio import AsyncSession, open_session_async
 from sandbox.models import Execution
-from sandbox.selectors import sandbox_maximums
+from sandbox.selectors import sandbox_maximums, workspace_network_policy
 from sandbox.transfer import download_from_session, upload_to_session
 
 Emit = Callable[..., Awaitable[None]]
@@ -34,6 +39,8 @@ NO_PIXELML = (
     "A workspace admin adds one under Connections."
 )
 AGENT_OFF = "Code execution is switched off for this agent."
+# Names tried for one saved image: chart-…-1.png, then chart-…-1-2.png, and so on.
+IMAGE_NAME_ATTEMPTS = 50
 
 
 @dataclass
@@ -47,12 +54,17 @@ class ToolOutcome:
 
 
 class TurnSandbox:
-    def __init__(self, *, turn: Turn, allowed: bool, refusal: str, limits: dict):
+    def __init__(
+        self, *, turn: Turn, allowed: bool, refusal: str, limits: dict, network_off: str = ""
+    ):
         self.turn = turn
         self.allowed = allowed
         self.refusal = refusal
         self.limits = limits
+        # Who turned the network off ("this workspace", "this agent"), or "" when it is on.
+        self.network_off = network_off
         self.active_ms = 0
+        self.images_saved = 0
         self._session: AsyncSession | None = None
         self._stack = contextlib.AsyncExitStack()
 
@@ -71,9 +83,15 @@ class TurnSandbox:
         limits = {"timeout": timeout, "memory_mb": memory}
         network = agent_network_policy(agent=agent)
         if network.enabled:
-            # Under gVisor the session refuses to open and says why (docs/sandbox.md).
+            # Under gVisor the session runs under runc instead (docs/sandbox.md).
             limits["network"] = network
-        return cls(turn=turn, allowed=not refusal, refusal=refusal, limits=limits)
+        return cls(
+            turn=turn,
+            allowed=not refusal,
+            refusal=refusal,
+            limits=limits,
+            network_off=_network_off(network, workspace),
+        )
 
     async def session(self) -> AsyncSession:
         if self._session is None:
@@ -148,7 +166,9 @@ class TurnSandbox:
         source = call.arguments.get(key)
         if not isinstance(source, str) or not source.strip():
             return _refused(f"{call.name} needs a non-empty {key!r} string.")
-        summary, outcome = tools.ExecutionSummary(), ToolOutcome(status="error", result="", log=log)
+        folder = call.arguments.get("save_images_to") if kind == tools.PYTHON else None
+        summary = tools.ExecutionSummary(keep_images=folder is not None)
+        outcome = ToolOutcome(status="error", result="", log=log)
         run = session.python if kind == tools.PYTHON else session.shell
         try:
             async for event in run(source):
@@ -158,14 +178,20 @@ class TurnSandbox:
             self.active_ms += summary.status.get("duration_ms", 0)
         if not session.session.closed:  # closed when its credit ran out
             summary.files = await tools.files_changed(session.session.sandbox.container)
-        return await self._finish(outcome, summary, kind, session)
+        if folder is not None:
+            await self._save_images(summary, folder, emit, log)
+        return await self._finish(outcome, summary, kind, session, emit)
 
-    async def _finish(self, outcome, summary, kind, session) -> ToolOutcome:
+    async def _finish(self, outcome, summary, kind, session, emit: Emit) -> ToolOutcome:
         status = summary.status
         outcome.status = status.get("status", "error")
         outcome.message = status.get("message", "")
         outcome.duration_ms = status.get("duration_ms")
-        outcome.result = tools.execution_result(summary, kind=kind)
+        outcome.result = tools.execution_result(summary, kind=kind, network_off=self.network_off)
+        if notice := tools.network_off_notice(summary, network_off=self.network_off):
+            outcome.log.notice(notice)
+            await emit("notice", text=notice)
+        # The one place blocked network attempts are told: the status message names them.
         if outcome.message:  # shown live with tool_finished; kept for the history
             outcome.log.notice(outcome.message)
         outcome.execution_id = await db(_last_execution)(session.record.pk)
@@ -199,6 +225,74 @@ class TurnSandbox:
         outcome.execution_id = await db(_last_execution)(session.record.pk)
         return outcome
 
+    # -- images to Drive ------------------------------------------------------------------
+    async def _save_images(self, summary: tools.ExecutionSummary, folder, emit: Emit, log):
+        """Saves the PNG and JPEG images the code showed in a Drive folder, each under a
+        new name; the model is told each one's path, or why it was not saved."""
+        try:
+            folder = rules.normalize_folder(folder)
+        except rules.PathError as error:
+            for image in summary.images:
+                image.data = ""
+            message = f"The images were not saved: save_images_to is not a Drive folder ({error})"
+            summary.notices.append(message)
+            await _notice(message, emit, log)
+            return
+        if not summary.images:
+            summary.notices.append(f"The code showed no image, so nothing was saved to {folder}.")
+            return
+        refusals: list[str] = []
+        tried = 0
+        for image in summary.images:
+            if reason := _unsavable(image, tried):
+                image.not_saved = reason
+            else:
+                tried += 1
+                await self._save_image(image, folder, emit, log)
+            image.data = ""
+            if image.not_saved and image.not_saved not in refusals:
+                refusals.append(image.not_saved)
+        for reason in refusals:
+            await _notice(f"An image was not saved to Drive: {reason}", emit, log)
+
+    async def _save_image(self, image: tools.Image, folder: str, emit: Emit, log) -> None:
+        self.images_saved += 1  # numbered through the turn: names stay unique across calls
+        stem = f"{folder}chart-{self.turn.pk.hex[:8]}-{self.images_saved}"
+        extension = tools.SAVED_IMAGE_TYPES[image.mime]
+        try:
+            saved = await asyncio.to_thread(
+                _own_connections, self._store_image, image, stem, extension
+            )
+        except DriveError as error:
+            image.not_saved = str(error).rstrip(".")
+            return
+        except Exception as error:  # storage or database trouble: the turn goes on
+            image.not_saved = f"Drive could not store it ({type(error).__name__})"
+            return
+        image.drive_path = saved.path
+        url = _file_url(self.turn.conversation.workspace, saved)
+        log.file(saved.path, url)
+        await emit("file", path=saved.path, url=url)
+
+    def _store_image(self, image: tools.Image, stem: str, extension: str):
+        conversation = self.turn.conversation
+        try:
+            content = base64.b64decode("".join(image.data.split()), validate=True)
+        except (binascii.Error, ValueError):
+            raise DriveError("the image's data is not valid base64") from None
+        for attempt in range(1, IMAGE_NAME_ATTEMPTS + 1):
+            path = f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}"
+            try:  # refused before anything is stored when the name is taken
+                return drive_file_upload(
+                    workspace=conversation.workspace,
+                    path=path,
+                    content=io.BytesIO(content),
+                    uploaded_by=conversation.user,
+                )
+            except FileExistsInDrive:
+                continue
+        raise DriveError(f"every name like {stem}.{extension} is taken")
+
     def _transfer_sync(self, session: AsyncSession, call: ToolCallRequest) -> dict:
         args, conversation = call.arguments, self.turn.conversation
         if call.name == tools.UPLOAD:
@@ -219,9 +313,30 @@ class TurnSandbox:
 
 
 async def _notice_refusal(message: str, emit: Emit, log) -> ToolOutcome:
+    await _notice(message, emit, log)
+    return _refused(message)
+
+
+async def _notice(message: str, emit: Emit, log) -> None:
     log.notice(message)
     await emit("notice", text=message)
-    return _refused(message)
+
+
+def _network_off(network, workspace) -> str:
+    """Who took the session's network away, for the hints; "" when it has one."""
+    if network.enabled:
+        return ""
+    if workspace_network_policy(workspace=workspace).enabled:
+        return "this agent"
+    return "this workspace"
+
+
+def _unsavable(image: tools.Image, tried: int) -> str:
+    if image.mime not in tools.SAVED_IMAGE_TYPES:
+        return "only PNG and JPEG images are saved (SVG can carry script)"
+    if tried >= tools.MAX_SAVED_IMAGES:
+        return f"at most {tools.MAX_SAVED_IMAGES} images are saved per call"
+    return ""
 
 
 def _session_pending(session: AsyncSession | None):
@@ -249,9 +364,8 @@ async def _show(event: dict, log: tools.OutputLog, emit: Emit) -> None:
         await emit("stderr", text=text + "\n")
     elif kind in ("display", "result"):
         await _show_display(event.get("data") or {}, log, emit)
-    elif kind == "network_blocked":
-        log.notice(event.get("message", ""))
-        await emit("notice", text=event.get("message", ""))
+    # network_blocked events are not shown one by one: hostile code can cause thousands,
+    # and the execution's status message names them (see _finish).
 
 
 async def _show_display(data: dict, log: tools.OutputLog, emit: Emit) -> None:
@@ -280,7 +394,10 @@ def _last_execution(session_id) -> int | None:
 
 
 def _drive_url(workspace, path: str) -> str:
-    drive_file = drive_file_get(workspace=workspace, path=path)
+    return _file_url(workspace, drive_file_get(workspace=workspace, path=path))
+
+
+def _file_url(workspace, drive_file) -> str:
     return reverse("drive:download", kwargs={"ws": workspace.slug, "pk": drive_file.pk})
 
 

@@ -14,6 +14,9 @@ from sandbox.models import Execution
 STREAMS = ("stdout", "stderr")
 # Images and HTML per execution; past this, displays are replaced by a notice.
 MAX_DISPLAY_BYTES = 16 * 1024 * 1024
+# Blocked network attempts named in the status message; the rest are counted.
+MAX_BLOCKED_NAMED = 10
+MAX_BLOCKED_CHARS = 300
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 RUNNING, INTERRUPTED, KILLED = "running", "interrupted", "killed"
@@ -160,8 +163,14 @@ class Outcome:
             self.message += " Variables were lost, files were kept; Python starts afresh."
 
     def network_blocked(self, messages: list[str]) -> None:
-        """The code tried to reach what its network policy refuses: the status says so."""
-        sentences = [message[:1].upper() + message[1:] + "." for message in messages]
+        """The code tried to reach what its network policy refuses: the status says so,
+        and is the one place that does (callers show it; they need not repeat the
+        events). Hostile code can try thousands of addresses: a few are named."""
+        distinct = list(dict.fromkeys(m[:MAX_BLOCKED_CHARS] for m in messages if m))
+        named = distinct[:MAX_BLOCKED_NAMED]
+        sentences = [message[:1].upper() + message[1:] + "." for message in named]
+        if more := len(distinct) - len(named):
+            sentences.append(f"And {more:,} more blocked {'attempt' if more == 1 else 'attempts'}.")
         self.message = " ".join([self.message, *sentences]).strip()
 
     def stopped(self) -> None:

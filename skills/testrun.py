@@ -102,8 +102,6 @@ async def _forward(event: dict, emit: Emit) -> str | None:
         await emit("stderr", text="\n".join(lines) + "\n")
     elif kind in ("display", "result"):
         await _display(event.get("data"), emit)
-    elif kind == "network_blocked":
-        await emit("notice", text=event.get("message", ""))
     elif kind == "status":
         await emit(
             "finished",

@@ -23,6 +23,14 @@
   const BAD_TOOL_STATUSES = ["error", "timeout", "killed", "cancelled"];
   const SANDBOX_NOTE =
     "New turn: a fresh sandbox; variables and files from earlier turns are gone.";
+  // HTML shown by code loads nothing: without this, <img src> or CSS url() would send
+  // what the code knows to any server, through the viewer's browser (the sandbox
+  // attribute stops scripts, forms and navigation, not loads).
+  const HTML_POLICY =
+    '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; ' +
+    "img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">";
+  // Notices shown in one cell; more are counted, not shown (hostile code can cause many).
+  const MAX_NOTICES = 30;
 
   let socket = null;
   let connected = false;
@@ -173,7 +181,7 @@
     frame.setAttribute("sandbox", "");
     frame.setAttribute("referrerpolicy", "no-referrer");
     frame.title = "HTML output of the code";
-    frame.srcdoc = String(html || "");
+    frame.srcdoc = HTML_POLICY + String(html || "");
     cell.querySelector(".tool-output").append(frame);
   }
 
@@ -191,7 +199,20 @@
   }
 
   function appendNotice(cell, text) {
-    cell.querySelector(".tool-output").append(element("div", "out-notice", text));
+    const output = cell.querySelector(".tool-output");
+    const shown = Number(cell.dataset.notices || 0);
+    cell.dataset.notices = shown + 1;
+    if (shown < MAX_NOTICES) {
+      output.append(element("div", "out-notice", String(text || "").slice(0, 2000)));
+      return;
+    }
+    let more = output.querySelector(".out-notice-more");
+    if (!more) {
+      more = element("div", "out-notice out-notice-more");
+      output.append(more);
+    }
+    const hidden = shown + 1 - MAX_NOTICES;
+    more.textContent = "… and " + hidden + (hidden === 1 ? " more notice" : " more notices");
   }
 
   function finishCell(cell, event) {

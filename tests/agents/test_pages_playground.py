@@ -2,9 +2,12 @@
 sandboxes: a Direct-mode conversation of the demo member, live and after a reload."""
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from agents.models import Agent, Conversation, ToolCall, Turn
@@ -213,3 +216,86 @@ def test_it_reconnects_after_a_drop_and_shows_refused_requests(asgi_page, asgi_l
         "<b>after</b> the drop", timeout=SANDBOX_START
     )
     expect(page.get_by_test_id("turn-status")).to_contain_text("Answered")
+
+
+@pytest.fixture
+def watched_server() -> Iterator[tuple[int, list[str]]]:
+    """A local HTTP server that records every path asked of it."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"seen")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], asked
+    server.shutdown()
+    thread.join()
+
+
+def test_html_shown_by_code_loads_nothing_from_elsewhere(
+    asgi_page, asgi_login, direct_agent, watched_server
+):
+    port, asked = watched_server
+    base = f"http://127.0.0.1:{port}"
+    html = (
+        f'<p>Shown but sealed</p><img src="{base}/image.png?d=secret">'
+        f'<div style="background: url({base}/background.png)">styled</div>'
+        f'<link rel="stylesheet" href="{base}/sheet.css">'
+        f'<meta http-equiv="refresh" content="0;url={base}/refresh">'
+    )
+    member = User.objects.get(email="member@example.com")
+    asgi_login(member)
+    open_conversation(asgi_page, direct_agent, member)
+
+    send(asgi_page, f"```python\nfrom IPython.display import HTML\nHTML({html!r})\n```")
+
+    frame = asgi_page.frame_locator("iframe.out-html")
+    expect(frame.locator("p")).to_have_text("Shown but sealed", timeout=SANDBOX_START)
+    expect(frame.locator("div")).to_have_text("styled")
+    expect(asgi_page.get_by_test_id("turn-status")).to_contain_text("Answered")
+    asgi_page.wait_for_timeout(1500)  # time for any load the page would make
+    assert asked == []
+    # Still there: the refresh did not take the frame away.
+    expect(frame.locator("p")).to_have_text("Shown but sealed")
+
+
+def test_a_file_saved_to_drive_is_a_link_live_and_after_a_reload(
+    asgi_page, asgi_login, direct_agent
+):
+    member = User.objects.get(email="member@example.com")
+    asgi_login(member)
+    conversation = open_conversation(asgi_page, direct_agent, member)
+
+    code = "open('out.csv', 'w').write('region,total\\nnorth,3\\n')"
+    send(asgi_page, f"```python\n{code}\n```\n/download out.csv /reports/\n")
+
+    link = asgi_page.get_by_test_id("drive-file")
+    expect(link).to_have_text("/reports/out.csv", timeout=SANDBOX_START)
+    expect(asgi_page.get_by_test_id("turn-status")).to_contain_text("Answered")
+    with asgi_page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "out.csv"
+    assert download.value.path().read_text() == "region,total\nnorth,3\n"
+
+    asgi_page.goto(f"/w/demo/playground/{conversation.pk}/")
+    expect(asgi_page.get_by_test_id("drive-file")).to_have_text("/reports/out.csv")
+    expect(asgi_page.get_by_test_id("drive-file")).to_have_attribute(
+        "href", link_href(conversation)
+    )
+
+
+def link_href(conversation: Conversation) -> str:
+    drive_file = conversation.workspace.drive_files.get(path="/reports/out.csv")
+    return reverse(
+        "drive:download", kwargs={"ws": conversation.workspace.slug, "pk": drive_file.pk}
+    )
