@@ -59,11 +59,27 @@ SANDBOX_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # pip cannot write to the image's read-only Python: packages go to /tmp, first on the path.
 PACKAGES_DIR = "/tmp/python-packages"  # noqa: S108 (a path inside the sandbox)
 LOCAL = "localhost,127.0.0.1,::1"
+# The sandbox's resolver: not loopback, and unreachable from its network. Names are the
+# proxy's to resolve; an engine older than 26.0 would otherwise forward the sandbox's
+# lookups through its embedded resolver from the host (CVE-2024-29018).
+SANDBOX_DNS = ["192.0.2.1"]
 VERDICTS = ("allowed", "blocked", "private")
 RECORD = b"turnbox-egress-record "
 # Frames of Docker's attach stream: stream, 0, 0, 0, size (big-endian).
 FRAME_HEADER = 8
 READ_BYTES = 256 * 1024
+# A session's lines kept between two takes; past it, only how many, per verdict.
+MAX_LINES_PER_SESSION = 5000
+# Hosts, ports and verdicts recorded (and events made) per take, that is per execution;
+# the rest are summed into one Attempt per verdict, whose host is OTHERS.
+MAX_ATTEMPTS = 50
+OTHERS = "(others)"
+# The helper's line reaches us through the proxy's attach stream, the execution's status
+# through the sandbox's: before a session takes its lines, the feed waits until its
+# stream has been quiet this long (at most SETTLE_MAX_SECONDS), so that a refusal is not
+# left for the next execution.
+SETTLE_QUIET_SECONDS = 0.005
+SETTLE_MAX_SECONDS = 0.05
 
 
 class EgressUnavailable(RuntimeError):
@@ -114,6 +130,8 @@ class Attempt:
 
     @property
     def message(self) -> str:
+        if self.host == OTHERS:
+            return self._others_message()
         if self.verdict == "private":
             return (
                 f"network access to {self.target} is blocked: private and internal addresses "
@@ -122,6 +140,14 @@ class Attempt:
         if self.verdict == "blocked":
             return f"network access to {self.target} is blocked by this workspace's policy"
         return f"network access to {self.target} was allowed"
+
+    def _others_message(self) -> str:
+        requests = f"{self.count:,} more network request{'s' if self.count != 1 else ''}"
+        if self.verdict == "private":
+            return f"{requests} to private and internal addresses were blocked"
+        if self.verdict == "blocked":
+            return f"{requests} to other hosts and ports were blocked by this workspace's policy"
+        return f"{requests} to other hosts and ports were allowed"
 
     def event(self) -> dict:
         return {
@@ -257,13 +283,57 @@ def _proxy_options(name: str, state: str, hosts: dict) -> dict:
         restart_policy={"Name": "unless-stopped"},
         extra_hosts=hosts,
         environment={
-            "TURNBOX_EGRESS_REFUSE": ",".join(settings.TURNBOX_EGRESS_REFUSE),
+            "TURNBOX_EGRESS_REFUSE": ",".join(refused_networks()),
             "TURNBOX_EGRESS_FIREWALL": "on" if settings.TURNBOX_EGRESS_FIREWALL else "off",
         },
         log_config=LogConfig(
             type=LogConfig.types.JSON, config={"max-size": "10m", "max-file": "2"}
         ),
     )
+
+
+def refused_networks() -> list[str]:
+    """What the proxy refuses besides platform/egress/refused-networks: the operator's
+    TURNBOX_EGRESS_REFUSE, the sandboxes' own networks (one sandbox must not reach another
+    through the proxy, whatever range they are given) and, with a local engine, this
+    host's own addresses (a remote engine host's public ones: TURNBOX_EGRESS_REFUSE)."""
+    networks = [*settings.TURNBOX_EGRESS_REFUSE, settings.TURNBOX_EGRESS_SUBNETS]
+    if engine_is_local():
+        # Those the list refuses already (loopback, the bridges, link-local) come and go
+        # with containers: left out, so that what is added stays put.
+        built_in = [ipaddress.ip_network(n) for n in _listed_networks()]
+        networks += [
+            f"{address}/{address.max_prefixlen}"
+            for address in host_addresses()
+            if not any(address in network for network in built_in)
+        ]
+    return list(dict.fromkeys(networks))
+
+
+def _listed_networks() -> list[str]:
+    text = (egress_image.SOURCE_DIR / "refused-networks").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def engine_is_local() -> bool:
+    return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+
+
+def host_addresses() -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """This network namespace's own addresses, from the kernel's tables (Linux)."""
+    found = []
+    with contextlib.suppress(OSError), open("/proc/net/fib_trie") as table:
+        last = ""
+        for line in table:
+            if "/32 host LOCAL" in line:
+                found.append(ipaddress.ip_address(last))
+            elif "|--" in line:
+                last = line.split("|--")[1].strip()
+    with contextlib.suppress(OSError), open("/proc/net/if_inet6") as table:
+        for line in table:
+            digits = line.split()[0]
+            found.append(ipaddress.IPv6Address(int(digits, 16)))
+    return sorted(set(found), key=lambda address: (address.version, address))
 
 
 def _wait_ready(client: docker.DockerClient, container: str, *, since: float) -> None:
@@ -342,7 +412,6 @@ def container_options(link: Link, *, packages_mb: int) -> dict:
     mounts = []
     if bundle := ca_bundle():
         mounts.append(Mount(SANDBOX_CA_BUNDLE, bundle, type="bind", read_only=True))
-    # The sandbox resolves no names itself (the proxy does): a lookup fails in a second.
     # A folder of its own, there before Python starts: a folder on the path that did not
     # exist at start-up is never looked at again by the running kernel.
     packages = f"size={packages_mb}m,uid=1000,gid=1000,mode=0755"
@@ -351,6 +420,8 @@ def container_options(link: Link, *, packages_mb: int) -> dict:
         "environment": environment,
         "mounts": mounts,
         "tmpfs": {PACKAGES_DIR: packages},
+        # The sandbox resolves no names itself (the proxy does): a lookup fails in a second.
+        "dns": SANDBOX_DNS,
         "dns_opt": ["timeout:1", "attempts:1"],
     }
 
@@ -364,7 +435,7 @@ def ca_bundle() -> str | None:
         return None
     if value != "auto":
         return value
-    local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+    local = engine_is_local()
     return HOST_CA_BUNDLE if local and os.path.isfile(HOST_CA_BUNDLE) else None
 
 
@@ -392,10 +463,19 @@ def assign(
 # --- the proxy's decisions ---------------------------------------------------------------
 
 
+@dataclass
+class Taken:
+    """A session's lines since its last take, and how many more came past the cap."""
+
+    lines: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # per verdict
+
+
 class RecordFeed:
     """One process's attach stream to the proxy's stderr, where the helper writes a line
-    per decision. Lines of the sessions registered here are kept for them; the rest
-    (other processes' sessions, Squid's own log) is dropped."""
+    per decision. Lines of the sessions registered here are kept for them (at most
+    MAX_LINES_PER_SESSION between two takes, then only counted); the rest (other
+    processes' sessions, Squid's own log) is dropped."""
 
     def __init__(self, *, client: docker.DockerClient, proxy_id: str):
         self.proxy_id = proxy_id
@@ -407,22 +487,32 @@ class RecordFeed:
         self._lock = threading.Lock()
         self._buffer = bytearray()
         self._lines = bytearray()
-        self._sessions: dict[str, list[str]] = {}
+        self._sessions: dict[str, Taken] = {}
+        # When the stream last brought anything (time.monotonic()).
+        self._last_data = 0.0
         self.closed = False
         threading.Thread(target=self._loop, name="egress-records", daemon=True).start()
 
     def register(self, session_id: str) -> None:
         with self._lock:
-            self._sessions.setdefault(session_id, [])
+            self._sessions.setdefault(session_id, Taken())
 
-    def take(self, session_id: str, *, forget: bool = False) -> list[str]:
+    def take(self, session_id: str, *, forget: bool = False) -> Taken:
         """The session's lines since the last take, once those already sent have arrived."""
-        self._drain()
+        self._settle()
         with self._lock:
-            lines = self._sessions.pop(session_id, [])
+            taken = self._sessions.pop(session_id, Taken())
             if not forget:
-                self._sessions[session_id] = []
-        return lines
+                self._sessions[session_id] = Taken()
+        return taken
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+    def sessions(self) -> set[str]:
+        with self._lock:
+            return set(self._sessions)
 
     def close(self) -> None:
         self.closed = True
@@ -442,11 +532,27 @@ class RecordFeed:
         self.closed = True
 
     def _drain(self) -> None:
-        # The helper writes a decision before Squid answers the client: by the time code
-        # has seen the answer and its execution has ended, the line has been sent to us.
         with self._lock:
             if not self.closed:
                 self._read_available()
+
+    def _settle(self) -> None:
+        # The helper writes a decision before Squid answers the client, so the line was
+        # sent before the code saw the answer; but it travels through another stream
+        # than the execution's status, and may still be on its way. Lines arrive in the
+        # order they were written: once the stream has been quiet for a moment, whatever
+        # was written before our status came is here.
+        started = time.monotonic()
+        deadline = started + SETTLE_MAX_SECONDS
+        while not self.closed:
+            self._drain()
+            now = time.monotonic()
+            quiet = now - max(self._last_data, started)
+            if quiet >= SETTLE_QUIET_SECONDS or now >= deadline:
+                return
+            wait = min(SETTLE_QUIET_SECONDS - quiet, deadline - now)
+            with contextlib.suppress(OSError, ValueError):
+                select.select([self._sock], [], [], wait)
 
     def _read_available(self) -> None:
         while True:
@@ -457,6 +563,7 @@ class RecordFeed:
             if not chunk:
                 self.closed = True
                 return
+            self._last_data = time.monotonic()
             self._buffer += chunk
             self._take_frames()
 
@@ -477,8 +584,12 @@ class RecordFeed:
         if not line.startswith(RECORD):
             return
         words = line.decode("utf-8", "replace").split()
-        if len(words) == 7 and words[2] in self._sessions:
-            self._sessions[words[2]].append(" ".join(words[1:2] + words[3:]))
+        if len(words) != 7 or (kept := self._sessions.get(words[2])) is None:
+            return
+        if len(kept.lines) < MAX_LINES_PER_SESSION:
+            kept.lines.append(" ".join(words[1:2] + words[3:]))
+        elif words[4] in VERDICTS:
+            kept.dropped[words[4]] = kept.dropped.get(words[4], 0) + 1
 
 
 _feeds: dict[str, RecordFeed] = {}
@@ -511,13 +622,24 @@ def collect(
         feed = record_feed(client=client, proxy_id=link.proxy_id)
     except EgressUnavailable:
         return []  # the proxy is gone, and what it knew with it
-    return summarise(feed.take(session_id, forget=last))
+    taken = feed.take(session_id, forget=last)
+    return summarise(taken.lines, dropped=taken.dropped)
 
 
-def summarise(lines: list[str]) -> list[Attempt]:
-    """One Attempt per host, port and verdict. A request the policy allowed and Squid then
-    refused for its address has two lines with one transaction number: it counts once, as
-    refused."""
+def forget(*, proxy_ids: set[str], session_id: str) -> None:
+    """Drops what this process's feeds keep for the session (its close), opening none."""
+    with _feeds_lock:
+        feeds = [_feeds[proxy_id] for proxy_id in proxy_ids if proxy_id in _feeds]
+    for feed in feeds:
+        feed.forget(session_id)
+
+
+def summarise(lines: list[str], *, dropped: dict[str, int] | None = None) -> list[Attempt]:
+    """One Attempt per host, port and verdict, for the first MAX_ATTEMPTS of them; the
+    others (and the lines the feed only counted, ``dropped``) are summed into one Attempt
+    per verdict whose host is OTHERS and port 0. A request the policy allowed and Squid
+    then refused for its address has two lines with one transaction number: it counts
+    once, as refused."""
     requests: dict[str, tuple[float, str, str, int]] = {}
     for number, line in enumerate(lines):
         parsed = _parse(line)
@@ -528,16 +650,29 @@ def summarise(lines: list[str]) -> list[Attempt]:
         if requests.get(key, (0, "", "", 0))[1] != "private":
             requests[key] = (at, verdict, host, port)
     attempts: dict[tuple, Attempt] = {}
-    for at, verdict, host, port in requests.values():
-        when = datetime.fromtimestamp(at, UTC)
-        attempt = attempts.get((host, port, verdict))
-        if attempt is None:
-            attempts[(host, port, verdict)] = Attempt(host, port, verdict, 1, when, when)
-        else:
-            attempt.count += 1
-            attempt.first_at = min(attempt.first_at, when)
-            attempt.last_at = max(attempt.last_at, when)
-    return sorted(attempts.values(), key=lambda a: a.first_at)
+    listed = 0
+    for at, verdict, host, port in sorted(requests.values()):
+        key = (host, port, verdict)
+        if key not in attempts:
+            if listed >= MAX_ATTEMPTS:
+                key = (OTHERS, 0, verdict)
+            else:
+                listed += 1
+        _add(attempts, key, datetime.fromtimestamp(at, UTC))
+    now = datetime.now(UTC)
+    for verdict, count in (dropped or {}).items():
+        _add(attempts, (OTHERS, 0, verdict), now, count)
+    return sorted(attempts.values(), key=lambda a: (a.host == OTHERS, a.first_at))
+
+
+def _add(attempts: dict[tuple, Attempt], key: tuple, when: datetime, count: int = 1) -> None:
+    attempt = attempts.get(key)
+    if attempt is None:
+        attempts[key] = Attempt(*key, count, when, when)
+    else:
+        attempt.count += count
+        attempt.first_at = min(attempt.first_at, when)
+        attempt.last_at = max(attempt.last_at, when)
 
 
 def _parse(line: str) -> tuple[float, str, str, str, int] | None:
@@ -549,7 +684,10 @@ def _parse(line: str) -> tuple[float, str, str, str, int] | None:
         at = float(words[0])
     except ValueError:
         return None
-    return at, words[1], words[2], words[3][:255], int(words[4])
+    port = int(words[4])
+    if not 0 <= port <= 65535:
+        return None
+    return at, words[1], words[2], words[3][:255], port
 
 
 def remove_link(*, client: docker.DockerClient, name: str) -> None:

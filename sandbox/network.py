@@ -2,7 +2,7 @@
 
     none       no network at all (the default): the container has no interface but loopback
     allowlist  only the listed domains, each on ports 80 and 443 or on the port it names
-    open       every public address (for operators who accept the risk)
+    open       every public address but the mail ports (for operators who accept the risk)
 
 A workspace admin sets the workspace's policy; an agent may narrow it, never widen it
 (``effective_policy``). Private, loopback and link-local addresses are refused under
@@ -19,6 +19,9 @@ from django.core.exceptions import ValidationError
 
 # Ports a rule without one allows: plain and TLS web traffic.
 DEFAULT_PORTS = (80, 443)
+# Mail submission and relay: refused under the open policy, so that a sandbox cannot send
+# spam from the platform's addresses; an allowlist entry may still name one.
+MAIL_PORTS = (25, 465, 587)
 MAX_RULES = 100
 MAX_DOMAIN_LENGTH = 253
 
@@ -121,7 +124,7 @@ class NetworkPolicy:
     def allows(self, host: str, port: int) -> bool:
         """The policy's own answer; private addresses are refused anyway, by the proxy."""
         if self.mode == Mode.OPEN:
-            return True
+            return port not in MAIL_PORTS
         return self.mode == Mode.ALLOWLIST and any(r.matches(host, port) for r in self.rules)
 
     def describe(self) -> str:
@@ -149,19 +152,29 @@ def effective_policy(workspace: NetworkPolicy, agent: NetworkPolicy | None = Non
         return NetworkPolicy.none()
     if agent.mode == Mode.OPEN:
         return workspace
-    if workspace.mode == Mode.OPEN:
-        return agent
+    if workspace.mode == Mode.OPEN:  # every public address but the mail ports
+        kept = tuple(rule for rule in agent.rules if rule.port not in MAIL_PORTS)
+        return NetworkPolicy(mode=Mode.ALLOWLIST, rules=kept)
     narrowed = {kept for a in agent.rules for w in workspace.rules if (kept := a.intersect(w))}
     return NetworkPolicy(mode=Mode.ALLOWLIST, rules=tuple(sorted(narrowed, key=_rule_order)))
 
 
 def outside_policy(policy: NetworkPolicy, rules: Iterable[Rule]) -> list[str]:
-    """The rules (as entries) that ``policy`` does not wholly allow."""
+    """The rules (as entries) that ``policy`` does not wholly allow, all its rules taken
+    together: ``pypi.org`` is inside ``pypi.org:80`` plus ``pypi.org:443``."""
     if policy.mode == Mode.OPEN:
-        return []
+        return [str(rule) for rule in rules if rule.port in MAIL_PORTS]
     if policy.mode == Mode.NONE:
         return [str(rule) for rule in rules]
-    return [str(r) for r in rules if not any(r.intersect(w) == r for w in policy.rules)]
+    return [str(rule) for rule in rules if not _covered(rule, policy.rules)]
+
+
+def _covered(rule: Rule, rules: tuple[Rule, ...]) -> bool:
+    # Port by port: each of the rule's ports needs one rule that allows the whole host.
+    return all(
+        any(Rule(rule.host, port).intersect(other) == Rule(rule.host, port) for other in rules)
+        for port in rule.ports
+    )
 
 
 def _rule_order(rule: Rule) -> tuple[str, int]:

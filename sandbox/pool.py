@@ -168,7 +168,8 @@ def egress_pool() -> WarmPool | None:
         return None
     with _pool_lock:
         if _egress_pool is None:
-            _egress_pool = WarmPool(Spec.default(egress=True), size, reaps=False)
+            # runc, as Session.open picks for network sessions: gVisor has no network here.
+            _egress_pool = WarmPool(Spec.default(runtime="runc", egress=True), size, reaps=False)
             atexit.register(_egress_pool.drain)
         return _egress_pool
 

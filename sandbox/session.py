@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
@@ -76,6 +77,8 @@ class Session:
         self._busy = False
         self._current: str | None = None
         self._stopped = False
+        # The egress proxies whose record feeds know this session, forgotten at its close.
+        self._proxies: set[str] = set()
         # Kernel restarts the bridge owes us: the next Python execution waits for them
         # before its clock starts, so no execution pays for another one's restart.
         self._restarts_due = 0
@@ -96,9 +99,10 @@ class Session:
         if workspace is not None:  # metered: operator runs and benchmarks have no workspace
             metering.session_gate(workspace=workspace)
             meter = metering.Meter(workspace=workspace)
+        runtime = _runtime_for(runtime, network)
         spec = Spec.default(runtime=runtime, egress=network.enabled, **limits)
         if network.enabled and spec.runtime == "runsc":
-            # Registered with --network=none (docs/sandbox.md): gVisor would have no network.
+            # Asked for by name: gVisor, registered with --network=none, has no network.
             raise SandboxUnavailable(
                 "Network access is not available under gVisor (runsc) on this engine: "
                 "sessions with a network policy run under runc."
@@ -318,6 +322,7 @@ class Session:
         if sandbox.link is None:
             return
         try:
+            self._proxies.add(sandbox.link.proxy_id)
             egress.watch(client=docker_client(), link=sandbox.link, session_id=str(self.record.id))
             egress.assign(
                 client=docker_client(),
@@ -338,17 +343,23 @@ class Session:
         refusals, which the caller and the model are told about."""
         if sandbox.link is None:
             return []
+        # Never raises: the execution is finished and the sandbox removed whatever happens.
         try:
             attempts = egress.collect(
                 client=docker_client(), link=sandbox.link, session_id=str(self.record.id), last=last
             )
-        except (DockerException, RequestException, OSError):
-            logger.warning("Could not read the egress proxy's records of %s.", sandbox.name)
+        except Exception:
+            logger.warning(
+                "Could not read the egress proxy's records of %s.", sandbox.name, exc_info=True
+            )
             return []
         if attempts:
-            services.network_attempts_record(
-                session=self.record, execution=execution, attempts=attempts
-            )
+            try:
+                services.network_attempts_record(
+                    session=self.record, execution=execution, attempts=attempts
+                )
+            except Exception:
+                logger.exception("The network records of session %s were lost.", self.record.pk)
         return [attempt for attempt in attempts if attempt.blocked]
 
     def _lose_sandbox(self, outcome: Outcome, why: str) -> None:
@@ -378,6 +389,8 @@ class Session:
                     self._sandbox.destroy()
                     self._sandbox = None
         finally:
+            # Also when the sandbox was lost on the way, or its last records unreadable.
+            egress.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
             services.sandbox_session_end(session=self.record, reason=reason)
             self._charge()
 
@@ -394,6 +407,18 @@ class Session:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(reason=end_reason_for(exc))
+
+
+def _runtime_for(runtime: str | None, network: NetworkPolicy) -> str | None:
+    """The runtime asked for; a session with a network gets runc rather than the
+    configured gVisor, which has no network on this engine (docs/sandbox.md, Runtimes)."""
+    if runtime is None and network.enabled and settings.TURNBOX_SANDBOX_RUNTIME == "runsc":
+        logger.info(
+            "A session with the %s network policy runs under runc: gVisor has no network here.",
+            network.mode,
+        )
+        return "runc"
+    return runtime
 
 
 def end_reason_for(exc: BaseException | None) -> str:

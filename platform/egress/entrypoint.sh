@@ -22,14 +22,25 @@ for network in $(echo "${TURNBOX_EGRESS_REFUSE:-}" | tr ',' ' '); do
 done
 chown proxy:proxy "$STATE" "$STATE/policies" "$RUN"
 
-# New connections only: answers to the sandboxes (on their own private networks) and
-# DNS to Docker's resolver go on. REJECT, not DROP, so a refusal is quick.
+# New connections only: answers to the sandboxes (on their own private networks) go on.
+# DNS goes only to the resolvers of /etc/resolv.conf (Docker's embedded one, 127.0.0.11,
+# on the loopback) and from root's sockets: the embedded resolver forwards from this
+# network namespace as the engine's root, to servers this container cannot see, and
+# nothing here runs as root once Squid starts. So port 53 of a private address is no way
+# past the rules below. REJECT, not DROP, so a refusal is quick.
 firewall() {
   for tool in iptables ip6tables; do
     "$tool" -w -F OUTPUT
     "$tool" -w -A OUTPUT -o lo -j ACCEPT
-    "$tool" -w -A OUTPUT -p udp --dport 53 -j ACCEPT
-    "$tool" -w -A OUTPUT -p tcp --dport 53 -j ACCEPT
+    for protocol in udp tcp; do
+      "$tool" -w -A OUTPUT -p "$protocol" --dport 53 -m owner --uid-owner 0 -j ACCEPT
+    done
+  done
+  for resolver in $(awk '$1 == "nameserver" { print $2 }' /etc/resolv.conf); do
+    case "$resolver" in *:*) tool=ip6tables ;; *) tool=iptables ;; esac
+    for protocol in udp tcp; do
+      "$tool" -w -A OUTPUT -d "$resolver" -p "$protocol" --dport 53 -j ACCEPT
+    done
   done
   while read -r network; do
     case "$network" in *:*) tool=ip6tables ;; *) tool=iptables ;; esac

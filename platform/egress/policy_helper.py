@@ -30,6 +30,8 @@ from urllib.parse import unquote
 STATE = os.environ.get("TURNBOX_EGRESS_STATE", "/run/turnbox-egress")
 # Ports a rule without one allows.
 DEFAULT_PORTS = (80, 443)
+# Mail: never under the open policy (only an allowlist entry that names the port).
+MAIL_PORTS = (25, 465, 587)
 RECORD = "turnbox-egress-record"
 # Files of sessions long gone are removed now and then (a session lasts one turn).
 MAX_AGE_SECONDS = int(os.environ.get("TURNBOX_EGRESS_MAX_AGE_SECONDS", "86400"))
@@ -37,6 +39,7 @@ SWEEP_EVERY_SECONDS = 3600
 
 
 HOST_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-_:")
+MAX_HOST_LENGTH = 255
 
 
 def normalise_host(host: str) -> str:
@@ -44,9 +47,17 @@ def normalise_host(host: str) -> str:
     return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
+def valid_host(host: str) -> bool:
+    """Whether the name holds only what a host name or address is made of. Anything else
+    is refused, not cleaned: Squid would resolve the name as it came, not the cleaned one."""
+    host = normalise_host(host)
+    return 0 < len(host) <= MAX_HOST_LENGTH and set(host) <= HOST_CHARACTERS
+
+
 def clean_host(host: str) -> str:
     """Only what a host name or address is made of: it goes into records and messages."""
-    return "".join(c for c in normalise_host(host) if c in HOST_CHARACTERS)[:255] or "-"
+    cleaned = "".join(c for c in normalise_host(host) if c in HOST_CHARACTERS)
+    return cleaned[:MAX_HOST_LENGTH] or "-"
 
 
 def rule_matches(pattern: str, rule_port, host: str, port: int) -> bool:
@@ -64,7 +75,7 @@ def rule_matches(pattern: str, rule_port, host: str, port: int) -> bool:
 def policy_allows(policy: dict, host: str, port: int) -> bool:
     mode = policy.get("mode")
     if mode == "open":
-        return True
+        return port not in MAIL_PORTS
     if mode != "allowlist":
         return False
     host = normalise_host(host)
@@ -115,13 +126,13 @@ def answer(line: str) -> str:
     words = [unquote(word) for word in line.split()]
     if len(words) < 5:
         return "ERR"
-    address, host, port_text, transaction, check = words[:5]
-    host, port = clean_host(host), int(port_text) if port_text.isdigit() else 0
+    address, raw_host, port_text, transaction, check = words[:5]
+    host, port = clean_host(raw_host), int(port_text) if port_text.isdigit() else 0
     policy = load_policy(address)
     if check == "private":
         record(policy, transaction, "private", host, port)
         return f'OK message="{target(host, port)}"'
-    if policy is not None and policy_allows(policy, host, port):
+    if policy is not None and valid_host(raw_host) and policy_allows(policy, host, port):
         record(policy, transaction, "allowed", host, port)
         return "OK"
     record(policy, transaction, "blocked", host, port)

@@ -10,6 +10,7 @@ from agents.selectors import agent_network_policy
 from sandbox.network import Mode
 from sandbox.services import sandbox_network_policy_set
 from tests.agents.test_turns import py, run_turn
+from tests.sandbox.egress_lab import running_lab
 
 
 def allow(workspace, *domains):
@@ -81,7 +82,14 @@ def test_the_code_execution_tab_saves_the_agents_list(direct_agent, paid_team, c
     assert direct_agent.network_rules == ["pypi.org"]
 
 
-@pytest.mark.usefixtures("sandbox_image", "egress_proxy_image", "transactional_db")
+@pytest.fixture(scope="module")
+def lab(docker_engine, sandbox_image, egress_proxy_image):
+    """A proxy of the module's own, not the one `make run` keeps (removed after)."""
+    with running_lab(sandbox_image) as lab:
+        yield lab
+
+
+@pytest.mark.usefixtures("lab", "transactional_db")
 def test_a_blocked_attempt_is_shown_and_told_to_the_model(conversation):
     allow(conversation.workspace, "pypi.org")
     Agent.objects.filter(pk=conversation.agent_id).update(
@@ -98,9 +106,12 @@ def test_a_blocked_attempt_is_shown_and_told_to_the_model(conversation):
     turn, sink = run_turn(conversation, py(code))
 
     assert turn.status == Turn.Status.ANSWERED
-    notices = [e["text"] for e in sink.events if e["type"] == "notice"]
-    expected = "network access to blocked.example.com is blocked by this workspace's policy"
+    # Told once, by the execution's status: live with tool_finished, then in the history.
+    notices = [e["message"] for e in sink.events if e["type"] == "tool_finished"]
+    expected = "Network access to blocked.example.com is blocked by this workspace's policy."
     assert any(expected in text for text in notices), sink.events
+    assert not [e for e in sink.events if e["type"] == "notice" and "blocked." in e["text"]]
     call = turn.tool_calls.get()
+    assert call.result.count("blocked.example.com") == 1
     assert expected in call.result
     assert any(expected in e.get("text", "") for e in call.output if e["type"] == "notice")

@@ -7,11 +7,15 @@ import time
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from docker.errors import NotFound
 
+from sandbox import egress_image
 from sandbox.containers import CREATED_LABEL, LABEL, OWNER_LABEL, docker_client, remove_sandbox
 from sandbox.management.commands.sandbox_run import Command as RunCommand
 from sandbox.models import SandboxSession
+from tests.sandbox.egress_lab import HELLO, PORT, running_lab
 from tests.sandbox.engine import container_exists
 
 pytestmark = pytest.mark.usefixtures("sandbox_image")
@@ -121,3 +125,101 @@ def test_bench_prints_one_json_report():
     assert all(value >= 0 for value in runc["timeout_overshoot_ms"].values())
     assert set(runc["timeout_overshoot_ms"]) == {"busy_loop", "sleep"}
     assert SandboxSession.objects.filter(purpose="bench", status="open").count() == 0
+
+
+# -- sandbox_run and the network -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def lab(docker_engine, sandbox_image, egress_proxy_image):
+    with running_lab(sandbox_image) as lab:
+        yield lab
+
+
+FETCH = (
+    "import urllib.request\n"
+    "def fetch(url):\n"
+    "    try:\n"
+    "        return urllib.request.urlopen(url, timeout=20).read().decode()\n"
+    "    except Exception as error:\n"
+    "        return f'failed: {error}'\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--network", "none", "--allow", "pypi.org"], "make an allowlist, not --network none"),
+        (["--network", "open", "--allow-preset", "python-packages"], "not --network open"),
+        (["--network", "allowlist"], "needs --allow DOMAIN or --allow-preset NAME"),
+        (["--allow", "https://pypi.org", "--allow", "10.0.0.1"], "not a URL"),
+        (["--allow-preset", "ruby-gems"], "invalid choice: 'ruby-gems'"),
+        (["--network", "everything"], "invalid choice: 'everything'"),
+    ],
+)
+def test_sandbox_run_refuses_a_policy_that_makes_no_sense_in_plain_words(args, says):
+    with pytest.raises(CommandError, match=says):
+        run("sandbox_run", *args, "--code", "1")
+
+
+@pytest.mark.django_db
+def test_sandbox_run_without_a_network_has_no_proxy(lab):
+    code = "import os; print(sorted(k for k in os.environ if 'proxy' in k.lower()))"
+    out, _ = run("sandbox_run", "--network", "none", "--code", code)
+    assert out == "[]\n"
+    assert SandboxSession.objects.get(purpose="sandbox_run").network["mode"] == "none"
+
+
+@pytest.mark.django_db
+def test_sandbox_run_with_the_open_policy_reaches_a_public_name(lab):
+    code = FETCH + f"print(fetch('http://other.turnbox.test:{PORT}/'))\n"
+    code += "print(fetch('http://169.254.169.254/latest/'))"
+    out, _ = run("sandbox_run", "--network", "open", "--code", code)
+    reached, refused = out.splitlines()
+    assert reached == HELLO
+    assert refused.startswith("failed: HTTP Error 403")
+    assert SandboxSession.objects.get(purpose="sandbox_run").network == {
+        "mode": "open",
+        "rules": [],
+    }
+
+
+@pytest.mark.django_db
+def test_sandbox_run_with_the_python_packages_preset_reaches_the_index_only(lab):
+    code = FETCH + "print(fetch('https://pypi.org/simple/six/')[:15])\n"
+    code += f"print(fetch('http://allowed.turnbox.test:{PORT}/'))"
+    out, err = run("sandbox_run", "--allow-preset", "python-packages", "--code", code)
+    index, other = out.splitlines()
+    assert index == "<!DOCTYPE html>", (out, err)
+    assert other.startswith("failed: HTTP Error 403")
+    # Named once, in the execution's status line.
+    assert err.count("etwork access to allowed.turnbox.test:8080 is blocked") == 1, err
+    network = SandboxSession.objects.get(purpose="sandbox_run").network
+    assert network == {
+        "mode": "allowlist",
+        "rules": [["pypi.org", None], ["files.pythonhosted.org", None]],
+    }
+
+
+# -- egress_proxy --------------------------------------------------------------------------
+def test_egress_proxy_builds_starts_replaces_and_stops_a_proxy(egress_proxy_image):
+    name = f"turnbox-egress-command-{int(time.time() * 1000)}"
+    api = docker_client().api
+    with override_settings(TURNBOX_EGRESS_PROXY=name):
+        try:
+            built, _ = run("egress_proxy", "--build-only")
+            assert built.strip() == egress_image.image_tag() == egress_proxy_image
+            assert not container_exists(name)
+            started, _ = run("egress_proxy")
+            first = api.inspect_container(name)
+            again, _ = run("egress_proxy")
+            assert started.strip() == again.strip() == name
+            assert api.inspect_container(name)["Id"] == first["Id"]
+            run("egress_proxy", "--replace")
+            second = api.inspect_container(name)
+            assert second["Id"] != first["Id"]
+            assert second["State"]["Running"]
+            assert second["Config"]["Image"] == egress_proxy_image
+        finally:
+            run("egress_proxy", "--stop")
+    assert not container_exists(name)
+    with pytest.raises(NotFound):
+        api.inspect_network(f"{name}-out")

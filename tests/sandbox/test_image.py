@@ -23,6 +23,7 @@ from sandbox.image import (
 LIBRARIES = [
     "pandas", "numpy", "scipy", "matplotlib", "seaborn", "plotly", "PIL", "pypdf",
     "openpyxl", "sklearn", "statsmodels", "sympy", "reportlab", "xgboost", "ipykernel",
+    "requests",
 ]  # fmt: skip
 
 # Imports the libraries, then names every module it loaded from source without byte code

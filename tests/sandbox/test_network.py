@@ -1,32 +1,22 @@
-"""Network egress against a real Docker engine and a real Squid proxy.
-
-The module starts a proxy of its own (not the one `make run` keeps) whose outbound
-network is a random /28 of TEST-NET-2 (198.51.100.0/24). A small HTTP server on that
-network stands for a host on the Internet: documentation addresses are not among the
-refused networks (platform/egress/refused-networks), so the proxy treats it as public.
-The proxy's hosts file gives the test names their addresses: allowed.turnbox.test and
-other.turnbox.test are that server, internal.turnbox.test is the proxy's own loopback
-(where Squid itself listens) and metadata.turnbox.test the cloud metadata address.
-Nothing leaves the machine except pip's requests to the package index.
+"""Network egress against a real Docker engine and a real Squid proxy: the module's own
+proxy and a stand-in for a host on the Internet (tests/sandbox/egress_lab.py). Nothing
+leaves the machine except pip's requests to the package index.
 """
 
-import contextlib
 import ipaddress
 import os
-import random
 import re
 import socket
 import time
-from dataclasses import dataclass
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import DatabaseError
 from django.test import override_settings
-from docker.errors import APIError, NotFound
-from docker.types import IPAMConfig, IPAMPool
+from docker.errors import NotFound
 
-from sandbox import egress, egress_image, pool, reaper
+from sandbox import egress, egress_image, pool, reaper, services
 from sandbox.containers import (
     CREATED_LABEL,
     LABEL,
@@ -39,94 +29,18 @@ from sandbox.network import NetworkPolicy
 from sandbox.selectors import network_attempts, workspace_network_policy
 from sandbox.services import sandbox_network_policy_set
 from sandbox.session import open_session
+from tests.sandbox.egress_lab import HELLO, PORT, running_lab
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
-
-TEST_NET_2 = ipaddress.ip_network("198.51.100.0/24")
-PORT = 8080
-HELLO = "hello from the test server"
-SERVER = f"""
-import http.server
-class Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"{HELLO}"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-server = http.server.HTTPServer(("0.0.0.0", {PORT}), Hello)
-print("ready", flush=True)
-server.serve_forever()
-"""
-DEAD_OWNER = f"{socket.gethostname()}/999999999/1"
-
-
-@dataclass(frozen=True)
-class Lab:
-    proxy: str
-    server_ip: str
 
 
 @pytest.fixture(scope="module")
 def lab(docker_engine, sandbox_image, egress_proxy_image):
-    name = f"turnbox-egress-test-{os.getpid()}"
-    override = override_settings(TURNBOX_EGRESS_PROXY=name)
-    override.enable()
-    client = docker_client()
-    server = f"{name}-server"
-    try:
-        subnet = _outbound_network(client, f"{name}-out")
-        server_ip = str(subnet[5])
-        _start_server(client, server, f"{name}-out", server_ip, sandbox_image)
-        hosts = {
-            "allowed.turnbox.test": server_ip,
-            "other.turnbox.test": server_ip,
-            "internal.turnbox.test": "127.0.0.1",
-            "metadata.turnbox.test": "169.254.169.254",
-        }
-        proxy = egress.ensure_proxy(client=client, extra_hosts=hosts)
-        yield Lab(proxy=proxy.id, server_ip=server_ip)
-    finally:
-        with contextlib.suppress(NotFound):
-            client.api.remove_container(server, force=True)
-        egress.remove_proxy(client=client)
-        override.disable()
+    with running_lab(sandbox_image) as lab:
+        yield lab
 
 
-def _outbound_network(client, name: str):
-    for _ in range(20):
-        subnet = random.choice(list(TEST_NET_2.subnets(new_prefix=28)))
-        try:
-            client.api.create_network(
-                name, driver="bridge", labels={egress.LABEL: "1"}, check_duplicate=True,
-                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
-            )  # fmt: skip
-        except APIError as error:
-            if "overlap" in str(error).lower():
-                continue  # another test run on this engine has that one
-            raise
-        return subnet
-    pytest.fail("No free /28 in TEST-NET-2 for the test proxy's network.")
-
-
-def _start_server(client, name: str, network: str, address: str, image: str) -> None:
-    networking = client.api.create_networking_config(
-        {network: client.api.create_endpoint_config(ipv4_address=address)}
-    )
-    container = client.api.create_container(
-        image,
-        command=["/opt/python/bin/python", "-c", SERVER],
-        name=name,
-        user="1000:1000",
-        host_config=client.api.create_host_config(network_mode=network, read_only=True),
-        networking_config=networking,
-    )
-    client.api.start(container)
-    deadline = time.monotonic() + 30
-    while b"ready" not in client.api.logs(container):
-        if time.monotonic() > deadline:
-            pytest.fail("The test HTTP server did not start.")
-        time.sleep(0.1)
+DEAD_OWNER = f"{socket.gethostname()}/999999999/1"
 
 
 def run(events) -> tuple[list[dict], dict]:
@@ -228,6 +142,24 @@ def test_curl_and_wget_use_the_proxy_unchanged(lab):
     assert stdout(events) == f"{HELLO}{HELLO}"
 
 
+def test_requests_uses_the_proxy_unchanged(lab):
+    code = (
+        "import requests\n"
+        f"answer = requests.get('http://allowed.turnbox.test:{PORT}/', timeout=10)\n"
+        "print(answer.status_code, answer.text)\n"
+        f"refused = requests.get('http://other.turnbox.test:{PORT}/', timeout=10)\n"
+        "print(refused.status_code, refused.text.strip())"
+    )
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, status = run(s.python(code))
+    assert status["status"] == "ok", events
+    reached, refused = stdout(events).splitlines()
+    assert reached == f"200 {HELLO}"
+    assert refused == (
+        f"403 network access to other.turnbox.test:{PORT} is blocked by this workspace's policy"
+    )
+
+
 def test_curl_to_a_name_not_listed_is_refused(lab):
     url = f"http://other.turnbox.test:{PORT}/"
     with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
@@ -289,20 +221,24 @@ def test_a_direct_connection_bypassing_the_proxy_fails(lab):
 import socket
 print(*connect("{lab.server_ip}", {PORT}))
 print(*connect("203.0.113.80", 443))
-try:
-    socket.getaddrinfo("allowed.turnbox.test", {PORT})
-    print("resolved")
-except OSError as error:
-    print("no name:", error)
+for name in ("allowed.turnbox.test", "example.com"):
+    try:
+        socket.getaddrinfo(name, {PORT})
+        print("resolved")
+    except OSError as error:
+        print("no name:", error)
 """
     )
     with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
         events, _status = run(s.python(code))
-    server, internet, name = stdout(events).splitlines()
+        host_config = docker_client().api.inspect_container(s.sandbox.name)["HostConfig"]
+    server, internet, *names = stdout(events).splitlines()
     for line in (server, internet):
         assert line.startswith("failed:"), line
         assert float(line.split()[-1]) < 10
-    assert name.startswith("no name:")
+    assert len(names) == 2 and all(name.startswith("no name:") for name in names), names
+    # Not Docker's embedded resolver forwarding from the host (CVE-2024-29018).
+    assert host_config["Dns"] == egress.SANDBOX_DNS
 
 
 def test_an_allowed_name_that_resolves_to_a_private_address_is_refused(lab):
@@ -341,6 +277,22 @@ print(fetch('http://10.0.0.1/')[0])
         refused
     )
     assert {e["reason"] for e in blocked(events)} == {"private"}
+
+
+def test_open_refuses_the_mail_ports_with_a_clear_message(lab):
+    code = FETCH + "".join(
+        f"print(fetch('http://other.turnbox.test:{port}/')[0])\n" for port in (25, 465, 587)
+    )
+    with open_session(purpose="test", network=NetworkPolicy.open()) as s:
+        events, _status = run(s.python(code))
+    for port, line in zip((25, 465, 587), stdout(events).splitlines(), strict=True):
+        target = f"other.turnbox.test:{port}"
+        assert line == f"HTTP 403: network access to {target} is blocked by this workspace's policy"
+    assert [(e["port"], e["reason"]) for e in blocked(events)] == [
+        (25, "policy"),
+        (465, "policy"),
+        (587, "policy"),
+    ]
 
 
 def test_pip_install_works_with_the_python_packages_preset(lab):
@@ -392,10 +344,62 @@ def test_a_sessions_network_goes_with_it(lab):
     assert name not in client.api.inspect_container(lab.proxy)["NetworkSettings"]["Networks"]
 
 
+def test_a_session_whose_sandbox_was_lost_leaves_nothing_in_the_record_feed(lab):
+    api = docker_client().api
+    code = "print('started', flush=True); import time; time.sleep(60)"
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        session_id = str(s.record.id)
+        events = []
+        for event in s.python(code):
+            events.append(event)
+            if event["type"] == "stdout":
+                api.kill(s.sandbox.name)
+        assert session_id in egress._feeds[lab.proxy].sessions()
+    assert "ended unexpectedly" in events[-1]["message"]
+    assert session_id not in egress._feeds[lab.proxy].sessions()
+
+
+def test_an_execution_is_finished_even_when_its_network_records_cannot_be_stored(
+    lab, monkeypatch, caplog
+):
+    def unavailable(**_kwargs):
+        raise DatabaseError("the database is away")
+
+    monkeypatch.setattr(services, "network_attempts_record", unavailable)
+    code = FETCH + f"print(fetch('http://other.turnbox.test:{PORT}/')[0])"
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, status = run(s.python(code))
+        record = s.record
+    execution = Execution.objects.get(session=record)
+    assert status["status"] == execution.status == "ok"
+    assert execution.ended_at is not None
+    assert "other.turnbox.test" in status["message"]
+    assert [e["host"] for e in blocked(events)] == ["other.turnbox.test"]
+    assert "network records of session" in caplog.text
+
+
 def test_gvisor_sessions_cannot_have_a_network(lab):
     with pytest.raises(SandboxUnavailable, match="not available under gVisor"):
         open_session(purpose="test", runtime="runsc", network=allowlist("pypi.org")).__enter__()
     assert not SandboxSession.objects.filter(runtime="runsc").exists()
+
+
+def test_with_gvisor_configured_a_network_session_runs_under_runc(lab, settings, docker_engine):
+    if "runsc" not in docker_engine.info().get("Runtimes", {}):
+        pytest.skip("gVisor (runsc) is not registered with this Docker engine.")
+    settings.TURNBOX_SANDBOX_RUNTIME = "runsc"
+    api = docker_client().api
+    code = FETCH + f"print(fetch('http://allowed.turnbox.test:{PORT}/')[0])"
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, status = run(s.python(code))
+        networked = api.inspect_container(s.sandbox.name)["HostConfig"]["Runtime"]
+        assert s.record.runtime == "runc"
+    with open_session(purpose="test") as s:
+        _, isolated_status = run(s.python("1"))
+        isolated = api.inspect_container(s.sandbox.name)["HostConfig"]["Runtime"]
+        assert s.record.runtime == "runsc"
+    assert (networked, status["status"], stdout(events)) == ("runc", "ok", f"{HELLO}\n")
+    assert (isolated, isolated_status["status"]) == ("runsc", "ok")
 
 
 def test_the_network_pool_serves_network_sessions_warm(lab, settings):
@@ -434,12 +438,57 @@ def test_the_proxys_own_firewall_refuses_private_addresses(lab):
     api = docker_client().api
 
     def attempt(host: str, port: int) -> str:
-        exec_id = api.exec_create(lab.proxy, ["python3", "-c", probe, host, str(port)])
+        # As Squid runs: the proxy user.
+        command = ["python3", "-c", probe, host, str(port)]
+        exec_id = api.exec_create(lab.proxy, command, user="proxy")
         return api.exec_start(exec_id).decode().strip()
 
     assert attempt("169.254.169.254", 80) == "ConnectionRefusedError"
     assert attempt("10.1.2.3", 443) == "ConnectionRefusedError"
+    # DNS is open to the container's resolvers only, not to port 53 anywhere.
+    assert attempt("10.1.2.3", 53) == "ConnectionRefusedError"
     assert attempt(lab.server_ip, PORT) == "connected"
+
+
+def test_the_proxy_refuses_the_sandboxes_own_networks_and_this_hosts_addresses(lab, settings):
+    exec_id = docker_client().api.exec_create(lab.proxy, ["cat", "/run/squid/refused-networks"])
+    refused = docker_client().api.exec_start(exec_id).decode().split()
+    assert settings.TURNBOX_EGRESS_SUBNETS in refused
+    # The address this host goes out from (nothing is sent: UDP only picks a route).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("203.0.113.80", 443))
+        own = ipaddress.ip_address(probe.getsockname()[0])
+    assert any(own in ipaddress.ip_network(network) for network in refused), own
+    # Another sandbox's address, whatever the policy.
+    other = ipaddress.ip_network(settings.TURNBOX_EGRESS_SUBNETS)[10]
+    code = FETCH + f"print(fetch('http://{other}/')[0])"
+    with open_session(purpose="test", network=NetworkPolicy.open()) as s:
+        events, _status = run(s.python(code))
+    assert "private and internal addresses are never reachable" in stdout(events)
+
+
+def test_the_proxy_refuses_a_sandbox_too_many_connections_at_once(lab):
+    code = (
+        FETCH
+        + f"""
+import os, socket, time, urllib.parse
+proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+held = [socket.create_connection((proxy.hostname, proxy.port)) for _ in range(64)]
+print(fetch('http://allowed.turnbox.test:{PORT}/')[0])
+for connection in held:
+    connection.close()
+time.sleep(0.5)
+print(fetch('http://allowed.turnbox.test:{PORT}/')[0])
+"""
+    )
+    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+        events, _status = run(s.python(code))
+    refused, reached = stdout(events).splitlines()
+    assert refused == (
+        "HTTP 403: network access is refused for now: this sandbox has too many "
+        "connections open at once (at most 64)"
+    )
+    assert reached == HELLO
 
 
 def test_the_reaper_removes_the_network_of_a_dead_process(lab):
@@ -462,8 +511,8 @@ def test_sandbox_run_tries_a_policy_from_the_command_line(lab):
         stdout=out, stderr=err,
     )  # fmt: skip
     assert out.getvalue() == f"{HELLO}\n"
-    message = f"network access to other.turnbox.test:{PORT} is blocked by this workspace's policy"
-    assert f"[{message}]" in err.getvalue()
+    message = f"Network access to other.turnbox.test:{PORT} is blocked by this workspace's policy."
+    assert err.getvalue().count(message) == 1, "named once, in the execution's status line"
     assert SandboxSession.objects.get(purpose="sandbox_run").network["mode"] == "allowlist"
 
 

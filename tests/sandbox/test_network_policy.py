@@ -4,6 +4,7 @@ the records the app makes of them."""
 import importlib.util
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from django.core.exceptions import ValidationError
 
 from sandbox import egress
 from sandbox.network import (
+    MAIL_PORTS,
     Mode,
     NetworkPolicy,
     Rule,
     effective_policy,
+    outside_policy,
     parse_rule,
     parse_rules,
 )
@@ -125,6 +128,23 @@ def test_open_allows_any_name_and_none_nothing():
         assert helper.policy_allows(policy.as_json(), "example.com", 22) is allowed
 
 
+@pytest.mark.parametrize("port", MAIL_PORTS)
+def test_open_refuses_the_mail_ports_in_the_app_and_the_proxy_helper(port):
+    open_ = NetworkPolicy.open()
+    assert open_.allows("smtp.example.com", port) is False
+    assert load_helper().policy_allows(open_.as_json(), "smtp.example.com", port) is False
+    # An allowlist entry naming the port is the admin's own choice.
+    listed = NetworkPolicy.allowlist([f"smtp.example.com:{port}"])
+    assert load_helper().policy_allows(listed.as_json(), "smtp.example.com", port) is True
+
+
+def test_an_agent_cannot_reach_the_mail_ports_through_an_open_workspace():
+    agent = NetworkPolicy.allowlist(["smtp.example.com:25", "pypi.org"])
+    assert outside_policy(NetworkPolicy.open(), agent.rules) == ["smtp.example.com:25"]
+    narrowed = effective_policy(NetworkPolicy.open(), agent)
+    assert [str(rule) for rule in narrowed.rules] == ["pypi.org"]
+
+
 def test_a_policy_survives_its_json_form():
     policy = NetworkPolicy.allowlist(["pypi.org", "*.example.org:8443"])
     assert NetworkPolicy.from_json(json.loads(json.dumps(policy.as_json()))) == policy
@@ -163,6 +183,14 @@ WORKSPACE = NetworkPolicy.allowlist(
 )
 def test_an_agent_narrows_the_workspace_policy_and_never_widens_it(agent, expected):
     assert effective_policy(WORKSPACE, agent) == expected
+
+
+def test_an_agent_entry_is_inside_the_workspace_rules_taken_together():
+    workspace = NetworkPolicy.allowlist(["pypi.org:80", "pypi.org:443", "*.example.org:443"])
+    agent = parse_rules(["pypi.org", "a.example.org:443", "a.example.org", "pypi.org:8080"])
+    assert outside_policy(workspace, agent) == ["a.example.org", "pypi.org:8080"]
+    narrowed = effective_policy(workspace, NetworkPolicy(mode=Mode.ALLOWLIST, rules=agent[:1]))
+    assert narrowed.allows("pypi.org", 80) and narrowed.allows("pypi.org", 443)
 
 
 def test_narrowing_an_open_or_closed_workspace():
@@ -229,6 +257,18 @@ def test_the_helper_answers_from_the_policy_of_the_address_and_records_each_deci
         ["s-1", "9", "blocked", "abc.example.com", "80"],
         ["s-1", "10", "private", "internal.example", "8080"],
     ]
+
+
+@pytest.mark.parametrize(
+    "host", ["a%20b.example.com", "a%0Ab.example.com", "example.com%00.evil.org", "a%2Fb.org"]
+)
+def test_the_helper_refuses_a_host_with_characters_no_host_name_has(helper, capsys, host):
+    """Refused, not cleaned: Squid would resolve and reach the name as it came."""
+    write_policy(helper, "10.231.0.2", NetworkPolicy.open())
+    reply = helper.answer(f"10.231.0.2 {host} 80 3 policy")
+    cleaned = helper.clean_host(helper.unquote(host))
+    assert reply == f'ERR message="{cleaned}"'
+    assert records(capsys)[0][2:] == ["s-1", "3", "blocked", cleaned, "80"]
 
 
 def test_without_a_valid_policy_the_helper_allows_nothing(helper, capsys):
@@ -324,11 +364,87 @@ def test_the_feed_keeps_the_lines_of_its_sessions_only():
         deadline = time.monotonic() + 5
         lines = []
         while not lines and time.monotonic() < deadline:
-            lines = feed.take("s-1")
+            lines = feed.take("s-1").lines
         assert lines == ["1.5 7 blocked example.com 443"]
-        assert feed.take("s-1") == []
-        assert feed.take("s-1", forget=True) == []
-        assert "s-1" not in feed._sessions
+        assert feed.take("s-1").lines == []
+        assert feed.take("s-1", forget=True).lines == []
+        assert "s-1" not in feed.sessions()
     finally:
         feed.close()
         theirs.close()
+
+
+@pytest.fixture
+def feed():
+    ours, theirs = socket.socketpair()
+    feed = egress.RecordFeed(client=FakeClient(ours), proxy_id="proxy")
+    feed.register("s-1")
+    yield feed, theirs
+    feed.close()
+    theirs.close()
+
+
+def record_line(number: int, verdict: str = "blocked", host: str = "example.com") -> bytes:
+    return f"turnbox-egress-record 1.{number} s-1 {number} {verdict} {host} {number}\n".encode()
+
+
+def test_the_feed_waits_for_a_line_still_on_its_way(feed):
+    """The helper's line and the execution's status come through different streams: a
+    line a moment behind the status belongs to the execution all the same."""
+    feed, theirs = feed
+    late = threading.Timer(0.001, lambda: theirs.sendall(frame(record_line(1))))
+    late.start()
+    taken = feed.take("s-1")
+    late.join()
+    assert taken.lines == ["1.1 1 blocked example.com 1"]
+
+
+def test_the_feed_keeps_a_bounded_number_of_lines_per_session_and_counts_the_rest(feed):
+    feed, theirs = feed
+    lines = [record_line(n, "private" if n % 4 == 0 else "blocked") for n in range(1, 20_001)]
+    theirs.sendall(b"".join(frame(line) for line in lines))
+    deadline = time.monotonic() + 10
+    while (kept := feed._sessions["s-1"]) and len(kept.lines) + sum(kept.dropped.values()) < 20_000:
+        assert time.monotonic() < deadline, "the feed did not read the lines"
+        time.sleep(0.01)
+    taken = feed.take("s-1")
+    assert len(taken.lines) == egress.MAX_LINES_PER_SESSION
+    assert taken.lines[-1].startswith(f"1.{egress.MAX_LINES_PER_SESSION} ")
+    # 5,001 to 20,000: every fourth was refused for its address.
+    assert taken.dropped == {"blocked": 11_250, "private": 3_750}
+    assert feed.take("s-1") == egress.Taken()
+
+
+def test_a_forgotten_session_leaves_nothing_in_the_feed(feed):
+    feed, _theirs = feed
+    egress._feeds["proxy"] = feed
+    try:
+        egress.forget(proxy_ids={"proxy", "gone"}, session_id="s-1")
+    finally:
+        del egress._feeds["proxy"]
+    assert feed.sessions() == set()
+
+
+def test_thousands_of_distinct_attempts_make_a_bounded_number_of_records():
+    """CONNECT example.com:1 to :20000: the first are recorded one by one, the rest as one
+    figure per verdict, so the session's record still shows every request."""
+    lines = [f"{1000 + n}.0 {n} blocked example.com {n}" for n in range(1, 20_001)]
+    lines += [f"{30000 + n}.0 {30000 + n} private internal.example 80" for n in range(3)]
+    attempts = egress.summarise(lines, dropped={"blocked": 7})
+    assert len(attempts) == egress.MAX_ATTEMPTS + 2
+    assert [a.port for a in attempts[: egress.MAX_ATTEMPTS]] == list(range(1, 51))
+    blocked, private = attempts[-2:]
+    assert (blocked.host, blocked.port, blocked.verdict) == (egress.OTHERS, 0, "blocked")
+    assert blocked.count == 20_000 - egress.MAX_ATTEMPTS + 7
+    assert (private.host, private.verdict, private.count) == (egress.OTHERS, "private", 3)
+    assert sum(a.count for a in attempts) == 20_000 + 3 + 7
+    assert blocked.message == (
+        "19,957 more network requests to other hosts and ports were blocked by "
+        "this workspace's policy"
+    )
+    assert blocked.event()["message"] == blocked.message
+    assert "private and internal addresses" in private.message
+
+
+def test_a_record_with_an_impossible_port_is_ignored():
+    assert egress.summarise(["1.0 1 blocked example.com 99999999999999999999"]) == []

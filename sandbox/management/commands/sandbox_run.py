@@ -132,8 +132,6 @@ class HumanOutput:
             self._line(
                 "stderr", "\n".join(event["traceback"]) or f"{event['ename']}: {event['evalue']}"
             )
-        elif kind == "network_blocked":
-            self._line("stderr", f"[{event['message']}]")
         elif kind == "status":
             self._line("stderr", status_text(event))
 
