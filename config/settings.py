@@ -257,8 +257,10 @@ if TURNBOX_TURN_RUNNER not in ("inprocess", "celery"):
 if TURNBOX_TURN_RUNNER == "celery" and not REDIS_URL:
     # Workers would run turns whose events never leave the worker's own memory.
     raise ImproperlyConfigured(
-        "TURNBOX_TURN_RUNNER=celery needs REDIS_URL: the Redis channel layer is how a "
-        "worker's events reach the browsers connected to Daphne."
+        "Turns run in Celery workers (TURNBOX_TURN_RUNNER=celery, the default when "
+        "CELERY_BROKER_URL is set), which needs REDIS_URL: the Redis channel layer is how a "
+        "worker's events reach the browsers connected to Daphne. Set REDIS_URL, or "
+        "TURNBOX_TURN_RUNNER=inprocess."
     )
 
 # HTTPS: on in production (behind TLS); off for the embedded default on localhost.

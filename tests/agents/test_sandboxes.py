@@ -205,3 +205,49 @@ def test_blocked_attempts_are_not_shown_one_by_one():
     # The execution's status message names them, a few at most (sandbox/outcome.py).
     assert sink.events == [] and log.entries == []
     assert time.monotonic() - started < 5
+
+
+# --- The agent's limits and the files it leaves --------------------------------------
+
+
+@docker
+def test_the_agents_own_limits_reach_its_sandbox(conversation):
+    Agent.objects.filter(pk=conversation.agent_id).update(timeout_seconds=1, memory_mb=256)
+    turn = new_turn(conversation)
+    sandbox, sink = TurnSandbox.for_turn(turn), Sink()
+
+    async def run():
+        try:
+            outcome = await sandbox.run_tool(
+                python("import time\ntime.sleep(5)"), emit=sink.emit, log=tools.OutputLog()
+            )
+            container = sandbox._session.session.sandbox.container
+            container.reload()
+            return outcome, container.attrs["HostConfig"]["Memory"]
+        finally:
+            await sandbox.close()
+
+    started = time.monotonic()
+    outcome, memory = run_in_new_loop(run())
+
+    assert outcome.status == "timeout"
+    assert time.monotonic() - started < 4.5, "cut at the agent's 1 s, not the workspace's 30 s"
+    assert "hint: the code hit the time limit" in outcome.result
+    assert memory == 256 * 1024 * 1024
+
+
+@docker
+def test_the_model_is_told_which_files_each_call_created_or_changed(conversation):
+    turn = new_turn(conversation)
+    first, second = run_calls(
+        turn,
+        python("open('a.csv', 'w').write('x')\nopen('b.txt', 'w').write('y')"),
+        python(
+            "open('b.txt', 'a').write('z')\nimport os\nos.makedirs('out', exist_ok=True)\n"
+            "open('out/c.json', 'w').write('{}')"
+        ),
+    )[0]
+
+    assert "files created or changed: /workspace/a.csv, /workspace/b.txt" in first.result
+    assert "files created or changed: /workspace/b.txt, /workspace/out/c.json" in second.result
+    assert "a.csv" not in second.result

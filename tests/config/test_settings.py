@@ -101,12 +101,14 @@ def test_the_celery_turn_runner_without_redis_is_a_clear_error(tmp_path):
     result = run_manage(
         tmp_path,
         "check",
-        TURNBOX_TURN_RUNNER="celery",
         REDIS_URL="",
         CELERY_BROKER_URL="amqp://broker.example",
     )
     assert result.returncode != 0
-    assert "TURNBOX_TURN_RUNNER=celery needs REDIS_URL" in result.stderr
+    assert "(TURNBOX_TURN_RUNNER=celery, the default when CELERY_BROKER_URL is set)" in (
+        result.stderr
+    )
+    assert "Set REDIS_URL, or TURNBOX_TURN_RUNNER=inprocess." in result.stderr
 
 
 def test_the_celery_turn_runner_with_redis_passes_the_check(tmp_path):
