@@ -12,11 +12,15 @@ from agents.models import Turn
 from agents.selectors import conversation_for_socket, conversation_still_open_to, running_turn
 
 REFUSED = 4403
+# Events at which a socket's access is checked again: where a turn or a tool call
+# begins, so a socket that lost access stops seeing output without a query per chunk.
+RECHECKED_EVENTS = ("turn_started", "tool_started")
 
 
 class ConversationConsumer(AsyncJsonWebsocketConsumer):
     conversation = None
     started: set
+    refused = False
 
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
@@ -43,8 +47,7 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind in ("send", "stop") and not await self._still_allowed():
-            # The socket outlived the person's access: closing also stops its turns.
-            await self.close(code=REFUSED)
+            await self._refuse()
             return
         if kind == "send":
             await self._send_message(content.get("text"))
@@ -57,6 +60,13 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         return await db(conversation_still_open_to)(
             user=self.scope["user"], conversation=self.conversation
         )
+
+    async def _refuse(self) -> None:
+        """The socket outlived the person's access: it hears nothing more, and closing
+        it also stops the turns it started."""
+        self.refused = True
+        await self.channel_layer.group_discard(group_name(self.conversation.pk), self.channel_name)
+        await self.close(code=REFUSED)
 
     async def _send_message(self, text) -> None:
         if not isinstance(text, str):
@@ -78,6 +88,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
 
     async def turn_event(self, message: dict) -> None:
         event = message["event"]
+        if self.refused:  # events already on their way when it was closed
+            return
+        if event.get("type") in RECHECKED_EVENTS and not await self._still_allowed():
+            await self._refuse()
+            return
         if event.get("type") == "turn_finished":
             self.started.discard(_uuid(event.get("turn")))
         await self.send_json(event)

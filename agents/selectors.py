@@ -3,7 +3,7 @@ section below."""
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -12,7 +12,7 @@ from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection, connections_of_workspace
 from sandbox.network import Mode, NetworkPolicy, effective_policy, parse_rules
 from sandbox.selectors import Maximums, sandbox_maximums, workspace_network_policy
-from workspaces.models import Role, User, Workspace
+from workspaces.models import Membership, Role, User, Workspace
 
 # --- Agents ---
 
@@ -181,14 +181,20 @@ def conversation_get(*, workspace: Workspace, user: User, pk) -> Conversation:
 PLAYGROUND_ROLES = (Role.ADMIN, Role.MEMBER)
 
 
+def may_chat(*, user, workspace) -> Exists:
+    """True while ``user`` may chat in ``workspace`` (active, a member, a playground
+    role). Either may be an OuterRef, so a query can carry the check along."""
+    return Exists(
+        Membership.objects.filter(
+            user=user, user__is_active=True, workspace=workspace, role__in=PLAYGROUND_ROLES
+        )
+    )
+
+
 def _chat_conversations(user: User) -> QuerySet[Conversation]:
-    """The user's own conversations in the workspaces where they may still chat. One
-    filter() call: the membership that matches is the conversation's workspace's."""
+    """The user's own conversations in the workspaces where they may still chat."""
     return Conversation.objects.filter(
-        user=user,
-        user__is_active=True,
-        workspace__memberships__user=user,
-        workspace__memberships__role__in=PLAYGROUND_ROLES,
+        may_chat(user=OuterRef("user"), workspace=OuterRef("workspace")), user=user
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async as db
 from django.conf import settings
+from django.db.models import OuterRef
 
 from agents import services, tools
 from agents.events import Publisher
@@ -28,6 +29,7 @@ from agents.providers.base import (
     Usage,
 )
 from agents.sandboxes import AGENT_OFF, TurnSandbox
+from agents.selectors import may_chat
 from agents.transcript import system_prompt, transcript_for
 from billing.reports import usage_meter
 from connections.crypto import InvalidToken
@@ -38,6 +40,11 @@ log = logging.getLogger(__name__)
 
 STOP_POLL_SECONDS = 0.5
 SHUTDOWN = "The server shut down during this turn."
+# Ends the turn as an error, like the time limit: nobody asked for this stop.
+ACCESS_LOST = (
+    "The person who started this turn no longer has access to this workspace "
+    "(deactivated, removed, or given a role without the playground), so it was stopped."
+)
 
 
 @dataclass
@@ -49,8 +56,9 @@ class TurnContext:
     tool_specs: list
     messages: list[ChatMessage] = field(default_factory=list)
     skills_note: str = ""
-    # Set by the watcher when it cancels the turn for running too long.
-    timed_out: bool = False
+    # The (status, message) the watcher ends the turn with when it stops the turn itself
+    # rather than on someone's request: too long a run, or its person losing access.
+    ending: tuple[str, str] | None = None
 
     async def emit(self, event_type: str, **fields) -> None:
         await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})
@@ -64,12 +72,21 @@ async def turn_execute(turn_id, *, publisher: Publisher) -> str:
     if not await db(services.turn_start)(turn=turn):
         # Stopped while queued: it has its ending already; the browser still hears it.
         await db(turn.refresh_from_db)()
-        await publisher.send(_finished_event(turn))
+        await _announce_end(turn, publisher)
         return turn.status
     status, message = await _run(turn, publisher)
     finished = await db(services.turn_finish)(turn=turn, status=status, message=message)
-    await publisher.send(_finished_event(finished))
+    await _announce_end(finished, publisher)
     return finished.status
+
+
+async def _announce_end(turn: Turn, publisher: Publisher) -> None:
+    """The ending is recorded already (a reload shows it); a publisher that cannot send
+    it must not turn a finished turn into a crashed task."""
+    try:
+        await publisher.send(_finished_event(turn))
+    except Exception:
+        log.exception("turn %s: its turn_finished event could not be sent", turn.pk)
 
 
 async def _run(turn: Turn, publisher: Publisher) -> tuple[str, str]:
@@ -77,6 +94,17 @@ async def _run(turn: Turn, publisher: Publisher) -> tuple[str, str]:
     fails, or it would stay running and refuse the conversation's next message."""
     try:
         await publisher.send(_started_event(turn))
+    except asyncio.CancelledError:
+        return Turn.Status.INTERRUPTED, SHUTDOWN
+    except Exception as error:
+        # Not the agent's settings: the channel layer (Redis, with workers) is failing.
+        log.exception("turn %s: its turn_started event could not be sent", turn.pk)
+        return Turn.Status.ERROR, (
+            f"The turn could not start: live updates could not be sent "
+            f"({type(error).__name__}). Send the message again in a moment; if this "
+            "keeps happening, the server's channel layer (Redis) needs attention."
+        )
+    try:
         ctx = await db(_context)(turn, publisher)
     except asyncio.CancelledError:
         return Turn.Status.INTERRUPTED, SHUTDOWN
@@ -160,8 +188,8 @@ async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
             with contextlib.suppress(BaseException):
                 await work
             return Turn.Status.INTERRUPTED, SHUTDOWN
-        if ctx.timed_out:
-            return Turn.Status.ERROR, _time_limit_message()
+        if ctx.ending:
+            return ctx.ending
         return await db(_stop_reason)(ctx.turn), ""
     except ProviderError as error:
         return Turn.Status.ERROR, str(error)
@@ -189,7 +217,8 @@ def turn_wake(turn_id) -> None:
 async def _watch_stop(ctx: TurnContext, work: asyncio.Future) -> None:
     """Stop requests can come from another process (a Celery worker runs the turn, the
     browser talks to Daphne): the database carries them. In the same process a wake-up
-    makes the check immediate. A turn past its time limit is stopped here too."""
+    makes the check immediate. A turn past its time limit, or whose person may no longer
+    chat in the workspace, is stopped here too."""
     turn = ctx.turn
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.TURNBOX_TURN_MAX_SECONDS
@@ -201,10 +230,15 @@ async def _watch_stop(ctx: TurnContext, work: asyncio.Future) -> None:
                 await asyncio.wait_for(wakeup.wait(), wait)
             wakeup.clear()
             if loop.time() >= deadline:
-                ctx.timed_out = True
+                ctx.ending = Turn.Status.ERROR, _time_limit_message()
                 work.cancel()
                 return
-            if await db(_stop_requested)(turn.pk):
+            requested, allowed = await db(_stop_check)(turn.pk)
+            if not allowed:
+                ctx.ending = Turn.Status.ERROR, ACCESS_LOST
+                work.cancel()
+                return
+            if requested:
                 work.cancel()
                 return
     finally:
@@ -220,8 +254,22 @@ def _time_limit_message() -> str:
     )
 
 
-def _stop_requested(turn_id) -> bool:
-    return Turn.objects.filter(pk=turn_id).exclude(stop_requested="").exists()
+def _stop_check(turn_id) -> tuple[bool, bool]:
+    """(stop requested, its person may still chat), in the one query the poll always
+    made. Lost access wins over a stop request: a socket closed for it asks to stop too."""
+    found = (
+        Turn.objects.filter(pk=turn_id)
+        .annotate(
+            allowed=may_chat(
+                user=OuterRef("conversation__user"), workspace=OuterRef("conversation__workspace")
+            )
+        )
+        .values_list("stop_requested", "allowed")
+        .first()
+    )
+    if found is None:  # gone with its conversation: nothing left to stop
+        return False, True
+    return bool(found[0]), found[1]
 
 
 async def _loop(ctx: TurnContext) -> tuple[str, str]:

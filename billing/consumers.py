@@ -7,7 +7,6 @@ from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from billing import live, reports
-from workspaces.models import Membership
 
 REFUSED = 4403
 
@@ -37,7 +36,10 @@ class UsageConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "message": "This socket only sends figures."})
 
     async def usage_update(self, message: dict) -> None:
-        if not await db(_still_member)(self.scope["user"], self.workspace):
+        still = await db(reports.workspace_of_member)(
+            user=self.scope["user"], slug=self.workspace.slug
+        )
+        if still is None:
             # The socket outlived the person's membership: the figures stop with it.
             await self.channel_layer.group_discard(
                 live.group_name(self.workspace.pk), self.channel_name
@@ -45,11 +47,3 @@ class UsageConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=REFUSED)
             return
         await self.send_json(message["event"])
-
-
-def _still_member(user, workspace) -> bool:
-    """Every role sees the figures (as on connect): what ends access is leaving the
-    workspace or the account being deactivated."""
-    return Membership.objects.filter(
-        user_id=user.pk, user__is_active=True, workspace=workspace
-    ).exists()

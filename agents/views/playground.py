@@ -22,7 +22,7 @@ from agents.tools import IMAGE_MIMES, code_of, title_of
 from workspaces.access import workspace_view
 from workspaces.models import Role
 
-playground_view = workspace_view(roles=[Role.ADMIN, Role.MEMBER])
+playground_view = workspace_view(roles=selectors.PLAYGROUND_ROLES)
 
 # How a finished turn that did not answer is shown; the page's JS gets the same words.
 TURN_STATUS_TEXT = {

@@ -7,7 +7,10 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from agents.consumers import RECHECKED_EVENTS
+from agents.events import GroupPublisher
 from agents.models import Conversation, Turn
+from agents.turns import ACCESS_LOST
 from config.routing import websocket_urlpatterns
 from sandbox.models import SandboxSession
 from tests.conftest import run_in_new_loop, socket_accepts
@@ -203,31 +206,107 @@ def test_a_membership_in_another_workspace_does_not_open_this_ones_conversation(
     assert refused(conversation, owner) == (False, 4403)
 
 
-@pytest.mark.parametrize("change", ["demoted", "removed", "deactivated"])
-@pytest.mark.parametrize("request_type", ["send", "stop"])
-def test_a_socket_that_outlived_its_access_is_closed_and_starts_nothing(
-    conversation, change, request_type
-):
+def lose_access(conversation, change: str) -> None:
+    """Takes the playground away from the conversation's owner, as an admin would."""
     user = conversation.user
     memberships = conversation.workspace.memberships.filter(user=user)
+    if change == "demoted":
+        memberships.update(role="finance")
+    elif change == "removed":
+        memberships.delete()
+    else:
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
 
-    def lose_access() -> None:
-        if change == "demoted":
-            memberships.update(role="finance")
-        elif change == "removed":
-            memberships.delete()
-        else:
-            type(user).objects.filter(pk=user.pk).update(is_active=False)
 
+async def receive_close(socket, timeout: float = 5) -> dict:
+    """The socket's close, past the events already sent before it."""
+    while True:
+        output = await socket.receive_output(timeout=timeout)
+        if output["type"] == "websocket.close":
+            return output
+
+
+async def turn_ended(turn_id, timeout: float = 10) -> Turn:
+    for _ in range(int(timeout / 0.05)):
+        turn = await database_sync_to_async(Turn.objects.get)(pk=turn_id)
+        if turn.is_finished:
+            return turn
+        await asyncio.sleep(0.05)
+    raise AssertionError("the turn did not end")
+
+
+CHANGES = ["demoted", "removed", "deactivated"]
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_socket_that_outlived_its_access_is_closed_and_starts_nothing(conversation, change):
     async def chat():
-        socket = communicator(conversation, user)
+        socket = communicator(conversation, conversation.user)
         connected, _ = await socket.connect()
         assert connected
-        await database_sync_to_async(lose_access)()
-        await socket.send_json_to({"type": request_type, "text": "print(1)"})
+        await database_sync_to_async(lose_access)(conversation, change)
+        await socket.send_json_to({"type": "send", "text": "print(1)"})
         closed = await socket.receive_output(timeout=5)
         await socket.disconnect()
         return closed
 
     assert run_in_new_loop(chat()) == {"type": "websocket.close", "code": 4403}
     assert not Turn.objects.filter(conversation=conversation).exists()
+
+
+@pytest.mark.usefixtures("sandbox_image")
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_stop_from_a_socket_that_outlived_its_access_is_refused_and_the_turn_ends_anyway(
+    conversation, change
+):
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        await socket.send_json_to({"type": "send", "text": LONG_LOOP})
+        started = await receive_until(socket, "stdout")
+        await database_sync_to_async(lose_access)(conversation, change)
+        await socket.send_json_to({"type": "stop"})
+        closed = await receive_close(socket)
+        await socket.disconnect()
+        return closed, await turn_ended(started[0]["turn"])
+
+    closed, turn = run_in_new_loop(chat())
+
+    assert closed == {"type": "websocket.close", "code": 4403}
+    # The refused stop recorded nothing; the turn ended for the lost access instead.
+    assert turn.stop_requested != Turn.Status.CANCELLED
+    assert turn.status == Turn.Status.ERROR
+    assert turn.error_message == ACCESS_LOST
+    session = _turn_session(turn.pk)
+    for _ in range(100):  # the sandbox closes just after the turn's ending is recorded
+        session.refresh_from_db()
+        if session.status == "closed":
+            break
+        run_in_new_loop(asyncio.sleep(0.05))
+    assert not container_exists(session.container_name)
+
+
+@pytest.mark.parametrize("event_type", sorted(RECHECKED_EVENTS))
+def test_a_socket_that_outlived_its_access_is_closed_when_a_turn_or_call_starts(
+    conversation, event_type
+):
+    publisher = GroupPublisher(conversation.pk)
+
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect()
+        await publisher.send({"type": event_type, "turn": "t1"})
+        seen = await socket.receive_json_from(timeout=5)
+        await database_sync_to_async(lose_access)(conversation, "demoted")
+        await publisher.send({"type": event_type, "turn": "t1"})
+        closed = await socket.receive_output(timeout=5)
+        await publisher.send({"type": "stdout", "turn": "t1", "call": 1, "text": "secret"})
+        quiet = await socket.receive_nothing(timeout=0.5)
+        await socket.disconnect()
+        return seen, closed, quiet
+
+    seen, closed, quiet = run_in_new_loop(chat())
+
+    assert seen == {"type": event_type, "turn": "t1"}
+    assert closed == {"type": "websocket.close", "code": 4403}
+    assert quiet, "nothing reaches a socket after it was closed for lost access"

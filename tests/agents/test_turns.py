@@ -2,18 +2,24 @@
 
 import asyncio
 import re
+import socket
+import time
 
 import pytest
+from channels.db import database_sync_to_async
+from channels_redis.core import RedisChannelLayer
 
 from agents import services
+from agents.events import GroupPublisher
 from agents.models import Agent, Message, ToolCall, Turn
 from agents.providers.base import Finish, ProviderError, ToolCallRequest
-from agents.turns import turn_execute
+from agents.turns import ACCESS_LOST, turn_execute
 from connections import crypto
 from connections.models import Connection, Kind
 from sandbox.models import SandboxSession
 from tests.agents.llm_server import Reply, ScriptedLLM
 from tests.agents.llm_server import ToolCall as ScriptedCall
+from tests.agents.test_consumers import LONG_LOOP, lose_access
 from tests.conftest import run_in_new_loop
 from tests.sandbox.engine import container_exists
 
@@ -374,4 +380,51 @@ def test_a_turn_over_its_time_limit_ends_in_plain_words_and_closes_its_sandbox(
     assert sink.text() == "start\n"
     assert turn.tool_calls.get().status == ToolCall.Status.CANCELLED
     assert sink.events[-1]["type"] == "turn_finished"
+    assert_sandbox_gone(turn)
+
+
+def test_a_channel_layer_that_cannot_send_ends_the_turn_saying_so(conversation):
+    # A Redis channel layer with nothing listening: what a worker sees when Redis is down.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    publisher = GroupPublisher(conversation.pk)
+    publisher.layer = RedisChannelLayer(hosts=[f"redis://127.0.0.1:{port}"])
+    turn = services.turn_create(conversation=conversation, text=py("print(1)"))
+
+    status = run_in_new_loop(turn_execute(turn.pk, publisher=publisher))
+
+    turn.refresh_from_db()
+    assert status == turn.status == Turn.Status.ERROR
+    assert turn.error_message.startswith(
+        "The turn could not start: live updates could not be sent (ConnectionError)."
+    )
+    assert "connection and settings" not in turn.error_message
+    assert turn.sandbox_session_id is None
+    assert services.turn_create(conversation=conversation, text="again").index == 2
+
+
+@pytest.mark.parametrize("change", ["removed", "demoted", "deactivated"])
+def test_a_running_turn_ends_soon_after_its_person_loses_access(conversation, change):
+    turn = services.turn_create(conversation=conversation, text=LONG_LOOP)
+    sink = Collect()
+
+    async def run_and_lose_access():
+        task = asyncio.ensure_future(turn_execute(turn.pk, publisher=sink))
+        while "stdout" not in sink.types():
+            await asyncio.sleep(0.02)
+        await database_sync_to_async(lose_access)(conversation, change)
+        lost_at = time.monotonic()
+        status = await asyncio.wait_for(task, 10)
+        return status, time.monotonic() - lost_at
+
+    status, took = run_in_new_loop(run_and_lose_access())
+
+    assert status == Turn.Status.ERROR
+    assert took < 5, f"the turn ran on for {took:.1f} s after access was lost"
+    turn.refresh_from_db()
+    assert turn.error_message == ACCESS_LOST
+    assert turn.tool_calls.get().status == ToolCall.Status.CANCELLED
+    assert sink.events[-1]["type"] == "turn_finished"
+    assert sink.events[-1]["message"] == ACCESS_LOST
     assert_sandbox_gone(turn)

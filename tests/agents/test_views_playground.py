@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from agents import selectors
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
 
 PNG = (
@@ -88,6 +89,20 @@ def test_finance_gets_403_on_every_page(client_for, team, agent):
     assert client.get(url(team, "conversation", pk=conversation.pk)).status_code == 403
     assert client.post(url(team, "delete", pk=conversation.pk)).status_code == 403
     assert Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+@pytest.mark.parametrize("role", ["admin", "member", "finance"])
+def test_the_pages_and_the_websocket_let_in_the_same_roles(client_for, team, agent, role):
+    user = team.user(role)
+    conversation = chat(team, user, agent)
+
+    page = client_for(user).get(url(team, "conversation", pk=conversation.pk))
+    socket = selectors.conversation_for_socket(
+        user=user, workspace_slug=team.workspace.slug, pk=conversation.pk
+    )
+
+    assert page.status_code == (200 if socket else 403)
+    assert (page.status_code == 200) is (role in selectors.PLAYGROUND_ROLES)
 
 
 def test_the_sidebar_shows_the_playground_to_admins_and_members_only(client_for, team):

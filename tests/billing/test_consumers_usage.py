@@ -61,6 +61,14 @@ def test_an_anonymous_visitor_and_a_former_member_are_refused(team):
     assert attempt(team.member) == (False, 4403)
 
 
+def test_a_deactivated_account_is_refused_even_while_its_session_still_names_it(team):
+    # The socket's user was loaded before the deactivation: the account is read again.
+    stale = team.finance
+    type(stale).objects.filter(pk=stale.pk).update(is_active=False)
+    assert stale.is_active
+    assert attempt(stale) == (False, 4403)
+
+
 def test_a_charge_sends_the_new_figures(team, other_team):
     paid(team, credits="50")
     paid(other_team)
