@@ -179,6 +179,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 # Empty image: the tag that build_sandbox_image makes from platform/sandbox/.
 TURNBOX_SANDBOX_IMAGE = env.str("TURNBOX_SANDBOX_IMAGE", default="")
 TURNBOX_SANDBOX_RUNTIME = env.str("TURNBOX_SANDBOX_RUNTIME", default="runc")
+# Sessions with a network: empty means TURNBOX_SANDBOX_RUNTIME. gVisor has no network on
+# this engine, so with runsc above they are refused unless this says "runc".
+TURNBOX_SANDBOX_NETWORK_RUNTIME = env.str("TURNBOX_SANDBOX_NETWORK_RUNTIME", default="")
 TURNBOX_SANDBOX_TIMEOUT_SECONDS = env.float("TURNBOX_SANDBOX_TIMEOUT_SECONDS", default=30)
 # How long an interrupted execution may take to stop before its kernel is killed.
 TURNBOX_SANDBOX_INTERRUPT_GRACE_SECONDS = env.float(

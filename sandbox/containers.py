@@ -50,6 +50,19 @@ class SandboxUnavailable(RuntimeError):
     """The sandbox could not be started; the message says why in plain words."""
 
 
+# gVisor, registered on this engine with --network=none, gives a container no network;
+# whether network sessions may leave it for runc is the operator's call, not a workspace's.
+NO_NETWORK_UNDER_GVISOR = (
+    "Network access is not available under gVisor (runsc) on this engine. The operator "
+    "can run sessions with a network under runc by setting TURNBOX_SANDBOX_NETWORK_RUNTIME=runc."
+)
+
+
+def network_runtime() -> str:
+    """The runtime of sandboxes with a network (docs/sandbox.md, Runtimes)."""
+    return settings.TURNBOX_SANDBOX_NETWORK_RUNTIME or settings.TURNBOX_SANDBOX_RUNTIME
+
+
 @dataclass(frozen=True)
 class Limits:
     timeout: float

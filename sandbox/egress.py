@@ -20,12 +20,14 @@ import logging
 import os
 import random
 import select
+import socket
 import ssl
 import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import docker
 from django.conf import settings
@@ -70,8 +72,9 @@ FRAME_HEADER = 8
 READ_BYTES = 256 * 1024
 # A session's lines kept between two takes; past it, only how many, per verdict.
 MAX_LINES_PER_SESSION = 5000
-# Hosts, ports and verdicts recorded (and events made) per take, that is per execution;
-# the rest are summed into one Attempt per verdict, whose host is OTHERS.
+# Hosts and ports recorded (and events made) per verdict and take, that is per execution;
+# the rest are summed into one Attempt per verdict, whose host is OTHERS. Per verdict, so
+# that many allowed requests never push a refusal out of the record.
 MAX_ATTEMPTS = 50
 OTHERS = "(others)"
 # The helper's line reaches us through the proxy's attach stream, the execution's status
@@ -295,10 +298,13 @@ def _proxy_options(name: str, state: str, hosts: dict) -> dict:
 def refused_networks() -> list[str]:
     """What the proxy refuses besides platform/egress/refused-networks: the operator's
     TURNBOX_EGRESS_REFUSE, the sandboxes' own networks (one sandbox must not reach another
-    through the proxy, whatever range they are given) and, with a local engine, this
-    host's own addresses (a remote engine host's public ones: TURNBOX_EGRESS_REFUSE)."""
+    through the proxy, whatever range they are given) and the engine host's addresses:
+    with a local engine this host's own, with a remote one those its name in DOCKER_HOST
+    resolves to (its other addresses: TURNBOX_EGRESS_REFUSE)."""
     networks = [*settings.TURNBOX_EGRESS_REFUSE, settings.TURNBOX_EGRESS_SUBNETS]
-    if engine_is_local():
+    if not engine_is_local():
+        networks += [f"{address}/{address.max_prefixlen}" for address in engine_addresses()]
+    else:
         # Those the list refuses already (loopback, the bridges, link-local) come and go
         # with containers: left out, so that what is added stays put.
         built_in = [ipaddress.ip_network(n) for n in _listed_networks()]
@@ -316,7 +322,27 @@ def _listed_networks() -> list[str]:
 
 
 def engine_is_local() -> bool:
-    return os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+    return (os.environ.get("DOCKER_HOST") or "unix://").startswith("unix://")
+
+
+def engine_addresses() -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses of the remote engine's host, as DOCKER_HOST names it."""
+    url = os.environ.get("DOCKER_HOST", "")
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    if not host:
+        raise EgressUnavailable(f"DOCKER_HOST={url!r} names no engine host the proxy could refuse.")
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as error:
+        raise EgressUnavailable(
+            f"The Docker engine's host {host} (DOCKER_HOST) could not be resolved ({error}), "
+            "so the egress proxy cannot refuse its addresses."
+        ) from error
+    addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in found}
+    return sorted(addresses, key=lambda address: (address.version, address))
 
 
 def host_addresses() -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -469,12 +495,16 @@ class Taken:
 
     lines: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)  # per verdict
+    # Transactions of the allowed lines kept: their "private" line is kept too, past the
+    # cap, since it turns that request into a refusal rather than adding one.
+    allowed: set[str] = field(default_factory=set, repr=False, compare=False)
 
 
 class RecordFeed:
     """One process's attach stream to the proxy's stderr, where the helper writes a line
     per decision. Lines of the sessions registered here are kept for them (at most
-    MAX_LINES_PER_SESSION between two takes, then only counted); the rest (other
+    MAX_LINES_PER_SESSION between two takes, then only counted, but for the "private"
+    line of a request whose "allowed" line was kept); the rest (other
     processes' sessions, Squid's own log) is dropped."""
 
     def __init__(self, *, client: docker.DockerClient, proxy_id: str):
@@ -586,10 +616,19 @@ class RecordFeed:
         words = line.decode("utf-8", "replace").split()
         if len(words) != 7 or (kept := self._sessions.get(words[2])) is None:
             return
-        if len(kept.lines) < MAX_LINES_PER_SESSION:
+        transaction, verdict = words[3], words[4]
+        if len(kept.lines) < MAX_LINES_PER_SESSION or (
+            verdict == "private" and transaction in kept.allowed
+        ):
             kept.lines.append(" ".join(words[1:2] + words[3:]))
-        elif words[4] in VERDICTS:
-            kept.dropped[words[4]] = kept.dropped.get(words[4], 0) + 1
+            if verdict == "allowed" and transaction != "-":
+                kept.allowed.add(transaction)
+        elif verdict in VERDICTS:
+            if verdict == "private" and kept.dropped.get("allowed", 0) > 0:
+                # Its "allowed" line, written just before, was only counted too: the one
+                # request was refused, not two made.
+                kept.dropped["allowed"] -= 1
+            kept.dropped[verdict] = kept.dropped.get(verdict, 0) + 1
 
 
 _feeds: dict[str, RecordFeed] = {}
@@ -635,11 +674,11 @@ def forget(*, proxy_ids: set[str], session_id: str) -> None:
 
 
 def summarise(lines: list[str], *, dropped: dict[str, int] | None = None) -> list[Attempt]:
-    """One Attempt per host, port and verdict, for the first MAX_ATTEMPTS of them; the
-    others (and the lines the feed only counted, ``dropped``) are summed into one Attempt
-    per verdict whose host is OTHERS and port 0. A request the policy allowed and Squid
-    then refused for its address has two lines with one transaction number: it counts
-    once, as refused."""
+    """One Attempt per host, port and verdict, for the first MAX_ATTEMPTS hosts and ports
+    of each verdict; the others (and the lines the feed only counted, ``dropped``) are
+    summed into one Attempt per verdict whose host is OTHERS and port 0. A request the
+    policy allowed and Squid then refused for its address has two lines with one
+    transaction number: it counts once, as refused."""
     requests: dict[str, tuple[float, str, str, int]] = {}
     for number, line in enumerate(lines):
         parsed = _parse(line)
@@ -650,17 +689,19 @@ def summarise(lines: list[str], *, dropped: dict[str, int] | None = None) -> lis
         if requests.get(key, (0, "", "", 0))[1] != "private":
             requests[key] = (at, verdict, host, port)
     attempts: dict[tuple, Attempt] = {}
-    listed = 0
+    listed = dict.fromkeys(VERDICTS, 0)
     for at, verdict, host, port in sorted(requests.values()):
         key = (host, port, verdict)
         if key not in attempts:
-            if listed >= MAX_ATTEMPTS:
+            if listed[verdict] >= MAX_ATTEMPTS:
                 key = (OTHERS, 0, verdict)
             else:
-                listed += 1
+                listed[verdict] += 1
         _add(attempts, key, datetime.fromtimestamp(at, UTC))
     now = datetime.now(UTC)
     for verdict, count in (dropped or {}).items():
+        if count <= 0:
+            continue
         _add(attempts, (OTHERS, 0, verdict), now, count)
     return sorted(attempts.values(), key=lambda a: (a.host == OTHERS, a.first_at))
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connections
 
 from sandbox import reaper
-from sandbox.containers import Sandbox, SandboxUnavailable, Spec, start_sandbox
+from sandbox.containers import Sandbox, SandboxUnavailable, Spec, network_runtime, start_sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -161,15 +161,16 @@ def warm_pool() -> WarmPool | None:
 
 def egress_pool() -> WarmPool | None:
     """The pool of network-enabled sandboxes, created on first use; None when it or the
-    warm pool as a whole is switched off."""
+    warm pool as a whole is switched off, or when network sessions would run under gVisor
+    (which Session.open refuses)."""
     global _egress_pool
     size = settings.TURNBOX_EGRESS_POOL_SIZE
-    if settings.TURNBOX_SANDBOX_POOL_SIZE <= 0 or size <= 0:
+    if settings.TURNBOX_SANDBOX_POOL_SIZE <= 0 or size <= 0 or network_runtime() == "runsc":
         return None
     with _pool_lock:
         if _egress_pool is None:
-            # runc, as Session.open picks for network sessions: gVisor has no network here.
-            _egress_pool = WarmPool(Spec.default(runtime="runc", egress=True), size, reaps=False)
+            spec = Spec.default(runtime=network_runtime(), egress=True)
+            _egress_pool = WarmPool(spec, size, reaps=False)
             atexit.register(_egress_pool.drain)
         return _egress_pool
 

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.conf import settings
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
@@ -27,10 +26,12 @@ from billing.services import session_charge
 from sandbox import egress, pool, services
 from sandbox.channel import CLOSED, ChannelClosed
 from sandbox.containers import (
+    NO_NETWORK_UNDER_GVISOR,
     Sandbox,
     SandboxUnavailable,
     Spec,
     docker_client,
+    network_runtime,
     owner_id,
     start_sandbox,
 )
@@ -99,14 +100,11 @@ class Session:
         if workspace is not None:  # metered: operator runs and benchmarks have no workspace
             metering.session_gate(workspace=workspace)
             meter = metering.Meter(workspace=workspace)
-        runtime = _runtime_for(runtime, network)
+        if runtime is None and network.enabled:
+            runtime = network_runtime()
         spec = Spec.default(runtime=runtime, egress=network.enabled, **limits)
         if network.enabled and spec.runtime == "runsc":
-            # Asked for by name: gVisor, registered with --network=none, has no network.
-            raise SandboxUnavailable(
-                "Network access is not available under gVisor (runsc) on this engine: "
-                "sessions with a network policy run under runc."
-            )
+            raise SandboxUnavailable(NO_NETWORK_UNDER_GVISOR)
         record = services.sandbox_session_create(
             workspace=workspace,
             started_by=started_by,
@@ -407,18 +405,6 @@ class Session:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(reason=end_reason_for(exc))
-
-
-def _runtime_for(runtime: str | None, network: NetworkPolicy) -> str | None:
-    """The runtime asked for; a session with a network gets runc rather than the
-    configured gVisor, which has no network on this engine (docs/sandbox.md, Runtimes)."""
-    if runtime is None and network.enabled and settings.TURNBOX_SANDBOX_RUNTIME == "runsc":
-        logger.info(
-            "A session with the %s network policy runs under runc: gVisor has no network here.",
-            network.mode,
-        )
-        return "runc"
-    return runtime
 
 
 def end_reason_for(exc: BaseException | None) -> str:

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Starts the egress proxy: state folders, the list of refused networks, a firewall that
-# refuses new connections to them whatever Squid decides, then Squid as user proxy.
+# refuses new connections to them whatever Squid decides (and a sandbox's 65th connection
+# to Squid), then Squid as user proxy.
 # Runs as root with NET_ADMIN (in the container's own network namespace only) and
 # SETUID/SETGID to drop to the proxy user; Squid itself keeps no capability.
 set -eu
@@ -30,6 +31,12 @@ chown proxy:proxy "$STATE" "$STATE/policies" "$RUN"
 # past the rules below. REJECT, not DROP, so a refusal is quick.
 firewall() {
   for tool in iptables ip6tables; do
+    "$tool" -w -F INPUT
+    # Each sandbox has an address of its own on the proxy: at most 64 connections from it
+    # at once, idle or not (Squid's maxconn sees only those that send a request).
+    case "$tool" in ip6tables) mask=128 ;; *) mask=32 ;; esac
+    "$tool" -w -A INPUT -p tcp --dport 3128 --syn -m connlimit --connlimit-above 64 \
+      --connlimit-mask "$mask" -j REJECT --reject-with tcp-reset
     "$tool" -w -F OUTPUT
     "$tool" -w -A OUTPUT -o lo -j ACCEPT
     for protocol in udp tcp; do

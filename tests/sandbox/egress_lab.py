@@ -7,7 +7,10 @@ refused networks (platform/egress/refused-networks), so the proxy treats it as p
 The proxy's hosts file gives the test names their addresses: allowed.turnbox.test and
 other.turnbox.test are that server, internal.turnbox.test is the proxy's own loopback
 (where Squid itself listens) and metadata.turnbox.test the cloud metadata address.
-While it runs, TURNBOX_EGRESS_PROXY names that proxy; it is removed after.
+While it runs, TURNBOX_EGRESS_PROXY names that proxy, and the sandboxes' networks come
+from SANDBOX_SUBNETS, a range that platform/egress/refused-networks does not hold (so
+the proxy refuses one sandbox's address to another only because the app adds that
+range); the proxy is removed after.
 """
 
 import contextlib
@@ -28,6 +31,9 @@ from sandbox import egress
 from sandbox.containers import docker_client
 
 TEST_NET_2 = ipaddress.ip_network("198.51.100.0/24")
+# The deprecated 6to4 relay range (RFC 7526): routed nowhere any more, and no private or
+# reserved range of the built-in list.
+SANDBOX_SUBNETS = "192.88.99.0/24"
 PORT = 8080
 HELLO = "hello from the test server"
 SERVER = f"""
@@ -56,7 +62,7 @@ def running_lab(sandbox_image: str) -> Iterator[Lab]:
     """The lab, for a module's `lab` fixture (which needs the egress_proxy_image fixture
     too). Each has a proxy of its own, also when a run reaches two modules at once."""
     name = f"turnbox-egress-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    override = override_settings(TURNBOX_EGRESS_PROXY=name)
+    override = override_settings(TURNBOX_EGRESS_PROXY=name, TURNBOX_EGRESS_SUBNETS=SANDBOX_SUBNETS)
     override.enable()
     client = docker_client()
     server = f"{name}-server"

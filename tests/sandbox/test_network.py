@@ -29,7 +29,7 @@ from sandbox.network import NetworkPolicy
 from sandbox.selectors import network_attempts, workspace_network_policy
 from sandbox.services import sandbox_network_policy_set
 from sandbox.session import open_session
-from tests.sandbox.egress_lab import HELLO, PORT, running_lab
+from tests.sandbox.egress_lab import HELLO, PORT, SANDBOX_SUBNETS, running_lab
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
 
@@ -384,13 +384,29 @@ def test_gvisor_sessions_cannot_have_a_network(lab):
     assert not SandboxSession.objects.filter(runtime="runsc").exists()
 
 
-def test_with_gvisor_configured_a_network_session_runs_under_runc(lab, settings, docker_engine):
+def test_with_gvisor_configured_a_network_session_is_refused_unless_the_operator_allows_runc(
+    lab, settings, docker_engine
+):
+    """A workspace admin who enables a network must not move its code off gVisor: only the
+    operator's TURNBOX_SANDBOX_NETWORK_RUNTIME can."""
     if "runsc" not in docker_engine.info().get("Runtimes", {}):
         pytest.skip("gVisor (runsc) is not registered with this Docker engine.")
     settings.TURNBOX_SANDBOX_RUNTIME = "runsc"
+    settings.TURNBOX_SANDBOX_NETWORK_RUNTIME = ""
+    policy = allowlist(f"allowed.turnbox.test:{PORT}")
+    with pytest.raises(SandboxUnavailable) as refused:
+        open_session(purpose="test", network=policy).__enter__()
+    assert str(refused.value) == (
+        "Network access is not available under gVisor (runsc) on this engine. The operator "
+        "can run sessions with a network under runc by setting "
+        "TURNBOX_SANDBOX_NETWORK_RUNTIME=runc."
+    )
+    assert not SandboxSession.objects.exists()
+
+    settings.TURNBOX_SANDBOX_NETWORK_RUNTIME = "runc"
     api = docker_client().api
     code = FETCH + f"print(fetch('http://allowed.turnbox.test:{PORT}/')[0])"
-    with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
+    with open_session(purpose="test", network=policy) as s:
         events, status = run(s.python(code))
         networked = api.inspect_container(s.sandbox.name)["HostConfig"]["Runtime"]
         assert s.record.runtime == "runc"
@@ -400,6 +416,21 @@ def test_with_gvisor_configured_a_network_session_runs_under_runc(lab, settings,
         assert s.record.runtime == "runsc"
     assert (networked, status["status"], stdout(events)) == ("runc", "ok", f"{HELLO}\n")
     assert (isolated, isolated_status["status"]) == ("runsc", "ok")
+
+
+def test_the_network_pool_follows_the_operators_network_runtime(settings):
+    settings.TURNBOX_SANDBOX_POOL_SIZE = 1
+    settings.TURNBOX_EGRESS_POOL_SIZE = 1
+    settings.TURNBOX_SANDBOX_RUNTIME = "runsc"
+    settings.TURNBOX_SANDBOX_NETWORK_RUNTIME = ""
+    pool.shutdown()
+    try:
+        assert pool.egress_pool() is None, "no pool of sandboxes that no session may take"
+        settings.TURNBOX_SANDBOX_NETWORK_RUNTIME = "runc"
+        network_pool = pool.egress_pool()
+        assert (network_pool.spec.runtime, network_pool.spec.egress) == ("runc", True)
+    finally:
+        pool.shutdown()
 
 
 def test_the_network_pool_serves_network_sessions_warm(lab, settings):
@@ -450,20 +481,42 @@ def test_the_proxys_own_firewall_refuses_private_addresses(lab):
     assert attempt(lab.server_ip, PORT) == "connected"
 
 
-def test_the_proxy_refuses_the_sandboxes_own_networks_and_this_hosts_addresses(lab, settings):
-    exec_id = docker_client().api.exec_create(lab.proxy, ["cat", "/run/squid/refused-networks"])
-    refused = docker_client().api.exec_start(exec_id).decode().split()
-    assert settings.TURNBOX_EGRESS_SUBNETS in refused
+def test_the_proxy_refuses_one_sandboxs_address_to_another_whatever_their_range(lab):
+    api = docker_client().api
+    built_in = [ipaddress.ip_network(n) for n in egress._listed_networks()]
+    subnets = ipaddress.ip_network(SANDBOX_SUBNETS)
+    assert not any(subnets.overlaps(network) for network in built_in), "the lab's own range"
+    serve = (
+        "import http.server, threading\n"
+        "server = http.server.HTTPServer(('', 8000), http.server.SimpleHTTPRequestHandler)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+    )
+    with open_session(purpose="test", network=NetworkPolicy.open()) as victim:
+        assert run(victim.python(serve))[1]["status"] == "ok"
+        itself = "curl -sS -o /dev/null -w '%{http_code}' --noproxy '*' localhost:8000"
+        assert stdout(run(victim.shell(itself))[0]) == "200"
+        networks = api.inspect_container(victim.sandbox.name)["NetworkSettings"]["Networks"]
+        address = networks[victim.sandbox.name]["IPAddress"]
+        assert ipaddress.ip_address(address) in subnets
+        with open_session(purpose="test", network=NetworkPolicy.open()) as s:
+            events, _status = run(s.python(FETCH + f"print(fetch('http://{address}:8000/')[0])"))
+    assert "private and internal addresses are never reachable" in stdout(events)
+    assert [(e["host"], e["port"], e["reason"]) for e in blocked(events)] == [
+        (address, 8000, "private")
+    ]
+
+
+def test_the_proxy_refuses_this_hosts_own_address(lab):
     # The address this host goes out from (nothing is sent: UDP only picks a route).
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect(("203.0.113.80", 443))
         own = ipaddress.ip_address(probe.getsockname()[0])
-    assert any(own in ipaddress.ip_network(network) for network in refused), own
-    # Another sandbox's address, whatever the policy.
-    other = ipaddress.ip_network(settings.TURNBOX_EGRESS_SUBNETS)[10]
-    code = FETCH + f"print(fetch('http://{other}/')[0])"
+    if any(own in ipaddress.ip_network(n) for n in egress._listed_networks()):
+        pytest.skip(f"This host's address {own} is in the built-in list, refused anyway.")
+    exec_id = docker_client().api.exec_create(lab.proxy, ["cat", "/run/squid/refused-networks"])
+    assert f"{own}/32" in docker_client().api.exec_start(exec_id).decode().split()
     with open_session(purpose="test", network=NetworkPolicy.open()) as s:
-        events, _status = run(s.python(code))
+        events, _status = run(s.python(FETCH + f"print(fetch('http://{own}:{PORT}/')[0])"))
     assert "private and internal addresses are never reachable" in stdout(events)
 
 
@@ -473,7 +526,7 @@ def test_the_proxy_refuses_a_sandbox_too_many_connections_at_once(lab):
         + f"""
 import os, socket, time, urllib.parse
 proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
-held = [socket.create_connection((proxy.hostname, proxy.port)) for _ in range(64)]
+held = [socket.create_connection((proxy.hostname, proxy.port)) for _ in range(60)]
 print(fetch('http://allowed.turnbox.test:{PORT}/')[0])
 for connection in held:
     connection.close()
@@ -486,9 +539,39 @@ print(fetch('http://allowed.turnbox.test:{PORT}/')[0])
     refused, reached = stdout(events).splitlines()
     assert refused == (
         "HTTP 403: network access is refused for now: this sandbox has too many "
-        "connections open at once (at most 64)"
+        "connections open at once (at most 60)"
     )
     assert reached == HELLO
+
+
+def test_a_sandbox_cannot_hold_more_than_64_idle_connections_to_the_proxy(lab):
+    """Squid counts a client's connections only when a request comes: idle ones would
+    pile up until its file descriptors ran out. The proxy's firewall refuses them."""
+    hold = """
+import os, socket, time, urllib.parse
+proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+held, refused, slowest = [], 0, 0.0
+for _ in range(100):
+    started = time.monotonic()
+    try:
+        held.append(socket.create_connection((proxy.hostname, proxy.port), timeout=10))
+    except ConnectionRefusedError:
+        refused += 1
+        slowest = max(slowest, time.monotonic() - started)
+print(len(held), refused, slowest)
+"""
+    url = f"http://allowed.turnbox.test:{PORT}/"
+    policy = allowlist(f"allowed.turnbox.test:{PORT}")
+    with open_session(purpose="test", network=policy) as flooding:
+        events, _status = run(flooding.python(hold))
+        with open_session(purpose="test", network=policy) as other:
+            meanwhile = stdout(run(other.python(FETCH + f"print(fetch('{url}')[0])"))[0])
+        run(flooding.python("for c in held: c.close()\ntime.sleep(0.5)"))
+        after = stdout(run(flooding.python(FETCH + f"print(fetch('{url}')[0])"))[0])
+    accepted, refused, slowest = stdout(events).split()
+    assert (int(accepted), int(refused)) == (64, 36)
+    assert float(slowest) < 1, "refused at once, not left to time out"
+    assert meanwhile == after == f"{HELLO}\n"
 
 
 def test_the_reaper_removes_the_network_of_a_dead_process(lab):

@@ -388,11 +388,14 @@ def record_line(number: int, verdict: str = "blocked", host: str = "example.com"
     return f"turnbox-egress-record 1.{number} s-1 {number} {verdict} {host} {number}\n".encode()
 
 
-def test_the_feed_waits_for_a_line_still_on_its_way(feed):
+def test_the_feed_waits_for_a_line_still_on_its_way(feed, monkeypatch):
     """The helper's line and the execution's status come through different streams: a
     line a moment behind the status belongs to the execution all the same."""
     feed, theirs = feed
-    late = threading.Timer(0.001, lambda: theirs.sendall(frame(record_line(1))))
+    # Longer than the real waits, so that a loaded machine cannot miss them.
+    monkeypatch.setattr(egress, "SETTLE_QUIET_SECONDS", 0.3)
+    monkeypatch.setattr(egress, "SETTLE_MAX_SECONDS", 1.0)
+    late = threading.Timer(0.05, lambda: theirs.sendall(frame(record_line(1))))
     late.start()
     taken = feed.take("s-1")
     late.join()
@@ -403,16 +406,41 @@ def test_the_feed_keeps_a_bounded_number_of_lines_per_session_and_counts_the_res
     feed, theirs = feed
     lines = [record_line(n, "private" if n % 4 == 0 else "blocked") for n in range(1, 20_001)]
     theirs.sendall(b"".join(frame(line) for line in lines))
-    deadline = time.monotonic() + 10
-    while (kept := feed._sessions["s-1"]) and len(kept.lines) + sum(kept.dropped.values()) < 20_000:
-        assert time.monotonic() < deadline, "the feed did not read the lines"
-        time.sleep(0.01)
+    wait_for_lines(feed, 20_000)
     taken = feed.take("s-1")
     assert len(taken.lines) == egress.MAX_LINES_PER_SESSION
     assert taken.lines[-1].startswith(f"1.{egress.MAX_LINES_PER_SESSION} ")
     # 5,001 to 20,000: every fourth was refused for its address.
     assert taken.dropped == {"blocked": 11_250, "private": 3_750}
     assert feed.take("s-1") == egress.Taken()
+
+
+def wait_for_lines(feed, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while (kept := feed._sessions["s-1"]) and len(kept.lines) + sum(kept.dropped.values()) < count:
+        assert time.monotonic() < deadline, "the feed did not read the lines"
+        time.sleep(0.01)
+
+
+def test_past_its_cap_the_feed_counts_a_request_refused_for_its_address_once(feed):
+    """Allowed by the policy, then refused for its address: two lines, one request."""
+    feed, theirs = feed
+    filler = egress.MAX_LINES_PER_SESSION - 1
+    lines = [record_line(n) for n in range(1, filler + 1)]
+    # The first one's "allowed" line is the last one kept, the second's comes past the cap.
+    for number in (filler + 1, filler + 2):
+        lines += [
+            record_line(number, "allowed", "a.example"),
+            record_line(number, "private", "a.example"),
+        ]
+    theirs.sendall(b"".join(frame(line) for line in lines))
+    wait_for_lines(feed, len(lines) - 1)
+    taken = feed.take("s-1")
+    attempts = egress.summarise(taken.lines, dropped=taken.dropped)
+    counts = {}
+    for attempt in attempts:
+        counts[attempt.verdict] = counts.get(attempt.verdict, 0) + attempt.count
+    assert counts == {"blocked": filler, "private": 2}
 
 
 def test_a_forgotten_session_leaves_nothing_in_the_feed(feed):
@@ -430,20 +458,70 @@ def test_thousands_of_distinct_attempts_make_a_bounded_number_of_records():
     figure per verdict, so the session's record still shows every request."""
     lines = [f"{1000 + n}.0 {n} blocked example.com {n}" for n in range(1, 20_001)]
     lines += [f"{30000 + n}.0 {30000 + n} private internal.example 80" for n in range(3)]
-    attempts = egress.summarise(lines, dropped={"blocked": 7})
-    assert len(attempts) == egress.MAX_ATTEMPTS + 2
+    attempts = egress.summarise(lines, dropped={"blocked": 7, "private": 2})
+    assert len(attempts) == egress.MAX_ATTEMPTS + 3
     assert [a.port for a in attempts[: egress.MAX_ATTEMPTS]] == list(range(1, 51))
-    blocked, private = attempts[-2:]
+    listed, blocked, private = attempts[-3:]
+    assert (listed.host, listed.port, listed.verdict, listed.count) == (
+        "internal.example",
+        80,
+        "private",
+        3,
+    )
     assert (blocked.host, blocked.port, blocked.verdict) == (egress.OTHERS, 0, "blocked")
     assert blocked.count == 20_000 - egress.MAX_ATTEMPTS + 7
-    assert (private.host, private.verdict, private.count) == (egress.OTHERS, "private", 3)
-    assert sum(a.count for a in attempts) == 20_000 + 3 + 7
+    assert (private.host, private.verdict, private.count) == (egress.OTHERS, "private", 2)
+    assert sum(a.count for a in attempts) == 20_000 + 3 + 7 + 2
     assert blocked.message == (
         "19,957 more network requests to other hosts and ports were blocked by "
         "this workspace's policy"
     )
     assert blocked.event()["message"] == blocked.message
     assert "private and internal addresses" in private.message
+
+
+def test_many_allowed_requests_never_push_a_refusal_out_of_the_record():
+    lines = [f"{1000 + n}.0 {n} allowed host{n}.example.org 443" for n in range(200)]
+    lines += [f"{2000 + n}.0 {500 + n} blocked refused{n}.example.com 443" for n in range(3)]
+    lines += [
+        "3000.0 600 allowed metadata.example.net 80",
+        "3000.1 600 private metadata.example.net 80",
+    ]
+    attempts = egress.summarise(lines)
+    refused = [(a.host, a.verdict) for a in attempts if a.blocked]
+    assert refused == [
+        ("refused0.example.com", "blocked"),
+        ("refused1.example.com", "blocked"),
+        ("refused2.example.com", "blocked"),
+        ("metadata.example.net", "private"),
+    ]
+    allowed = [a for a in attempts if not a.blocked]
+    assert len(allowed) == egress.MAX_ATTEMPTS + 1
+    assert (allowed[-1].host, allowed[-1].count) == (egress.OTHERS, 200 - egress.MAX_ATTEMPTS)
+
+
+def test_a_remote_engine_hosts_addresses_are_refused(monkeypatch, settings):
+    settings.TURNBOX_EGRESS_REFUSE = []
+    settings.TURNBOX_EGRESS_SUBNETS = "10.231.0.0/16"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://203.0.113.9:2376")
+    assert egress.refused_networks() == ["10.231.0.0/16", "203.0.113.9/32"]
+    monkeypatch.setenv("DOCKER_HOST", "tcp://[2001:db8::7]:2376")
+    assert egress.refused_networks() == ["10.231.0.0/16", "2001:db8::7/128"]
+    # A name: every address it resolves to (here, as the app resolves it).
+    monkeypatch.setenv("DOCKER_HOST", "tcp://localhost:2375")
+    expected = {
+        f"{info[4][0]}/{32 if info[0] == socket.AF_INET else 128}"
+        for info in socket.getaddrinfo("localhost", None, proto=socket.IPPROTO_TCP)
+    }
+    refused = egress.refused_networks()
+    assert "127.0.0.1/32" in refused
+    assert set(refused) == {"10.231.0.0/16", *expected}
+
+
+def test_a_remote_engine_host_that_does_not_resolve_stops_the_proxy_from_starting(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://no-such-engine.invalid:2376")
+    with pytest.raises(egress.EgressUnavailable, match=r"no-such-engine\.invalid \(DOCKER_HOST\)"):
+        egress.refused_networks()
 
 
 def test_a_record_with_an_impossible_port_is_ignored():

@@ -47,7 +47,12 @@ class Command(BaseCommand):
             metavar="S",
             help="Time limit per CODE, in seconds (default: TURNBOX_SANDBOX_TIMEOUT_SECONDS).",
         )
-        parser.add_argument("--runtime", choices=RUNTIMES, help="Default: TURNBOX_SANDBOX_RUNTIME.")
+        parser.add_argument(
+            "--runtime",
+            choices=RUNTIMES,
+            help="Default: TURNBOX_SANDBOX_RUNTIME; with a network, "
+            "TURNBOX_SANDBOX_NETWORK_RUNTIME.",
+        )
         parser.add_argument(
             "--network",
             choices=[str(mode) for mode in Mode],
