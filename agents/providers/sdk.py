@@ -3,6 +3,7 @@ failures in plain words, and reading the arguments a model sent for a tool call.
 
 import json
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -118,7 +119,7 @@ class PartialToolCall:
         return ToolCallRequest(call_id, self.name, arguments, arguments_error=problem)
 
 
-class SDKProvider:
+class SDKProvider(ABC):
     """One streamed request per call through a guarded client, failures in plain words.
     Subclasses make the client and the request, start the stream and read it."""
 
@@ -150,16 +151,16 @@ class SDKProvider:
                 timeout=self.timeout,
             ) from None
 
-    def _client(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _client(self) -> Any: ...
 
+    @abstractmethod
     def _request(
         self, system: str, messages: list[ChatMessage], tools: list[ToolSpec]
-    ) -> dict[str, Any]:
-        raise NotImplementedError
+    ) -> dict[str, Any]: ...
 
-    async def _start(self, client: Any, request: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    async def _start(self, client: Any, request: dict[str, Any]) -> Any: ...
 
-    def _read(self, response: Any) -> AsyncIterator[ProviderEvent]:
-        raise NotImplementedError
+    @abstractmethod
+    def _read(self, response: Any) -> AsyncIterator[ProviderEvent]: ...
