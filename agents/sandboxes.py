@@ -83,7 +83,8 @@ class TurnSandbox:
         limits = {"timeout": timeout, "memory_mb": memory}
         network = agent_network_policy(agent=agent)
         if network.enabled:
-            # Under gVisor the session runs under runc instead (docs/sandbox.md).
+            # Runs under TURNBOX_SANDBOX_NETWORK_RUNTIME; refused in plain words where that
+            # is gVisor, which has no network (docs/sandbox.md).
             limits["network"] = network
         return cls(
             turn=turn,

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, OuterRef
 from django.utils import timezone
 
 from agents import selectors
@@ -371,15 +371,29 @@ def _turn_insert(conversation: Conversation, text: str) -> Turn:
     return turn
 
 
+# Why a turn ends when the person who started it can no longer chat in its workspace.
+ACCESS_LOST = (
+    "The person who started this turn no longer has access to this workspace "
+    "(deactivated, removed, or given a role without the playground), so it was stopped."
+)
+
+
 @transaction.atomic
 def turn_start(*, turn: Turn) -> bool:
-    """Marks a queued turn running; False when it was stopped before it could start."""
+    """Marks a queued turn running; False when it was stopped before it could start, or
+    ended here because its person lost access while it waited in the queue."""
     now = timezone.now()
-    started = Turn.objects.filter(pk=turn.pk, status=Turn.Status.QUEUED, stop_requested="").update(
-        status=Turn.Status.RUNNING, started_at=now, runner=owner_id()
-    )
+    queued = Turn.objects.filter(pk=turn.pk, status=Turn.Status.QUEUED, stop_requested="")
+    started = queued.filter(
+        selectors.may_chat(
+            user=OuterRef("conversation__user"), workspace=OuterRef("conversation__workspace")
+        )
+    ).update(status=Turn.Status.RUNNING, started_at=now, runner=owner_id())
+    if not started:
+        queued.update(status=Turn.Status.ERROR, error_message=ACCESS_LOST, ended_at=now)
+        return False
     turn.status, turn.started_at = Turn.Status.RUNNING, now
-    return bool(started)
+    return True
 
 
 @transaction.atomic

@@ -41,10 +41,7 @@ log = logging.getLogger(__name__)
 STOP_POLL_SECONDS = 0.5
 SHUTDOWN = "The server shut down during this turn."
 # Ends the turn as an error, like the time limit: nobody asked for this stop.
-ACCESS_LOST = (
-    "The person who started this turn no longer has access to this workspace "
-    "(deactivated, removed, or given a role without the playground), so it was stopped."
-)
+ACCESS_LOST = services.ACCESS_LOST
 
 
 @dataclass

@@ -5,6 +5,7 @@ layer, Drive on local disk. Each variable also accepts ``<NAME>_FILE`` pointing 
 file that holds the value (Docker secrets).
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,9 +180,16 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 # Empty image: the tag that build_sandbox_image makes from platform/sandbox/.
 TURNBOX_SANDBOX_IMAGE = env.str("TURNBOX_SANDBOX_IMAGE", default="")
 TURNBOX_SANDBOX_RUNTIME = env.str("TURNBOX_SANDBOX_RUNTIME", default="runc")
-# Sessions with a network: empty means TURNBOX_SANDBOX_RUNTIME. gVisor has no network on
-# this engine, so with runsc above they are refused unless this says "runc".
+# Sessions with a network: empty means TURNBOX_SANDBOX_RUNTIME. gVisor registered with
+# --network=none has no network, so with runsc above they are refused unless this says "runc".
 TURNBOX_SANDBOX_NETWORK_RUNTIME = env.str("TURNBOX_SANDBOX_NETWORK_RUNTIME", default="")
+# Only these two: the isolation checks (gVisor has no network) go by the runtime's name.
+for _name, _runtime in (
+    ("TURNBOX_SANDBOX_RUNTIME", TURNBOX_SANDBOX_RUNTIME),
+    ("TURNBOX_SANDBOX_NETWORK_RUNTIME", TURNBOX_SANDBOX_NETWORK_RUNTIME or "runc"),
+):
+    if _runtime not in ("runc", "runsc"):
+        raise ImproperlyConfigured(f"{_name} must be 'runc' or 'runsc', not {_runtime!r}.")
 TURNBOX_SANDBOX_TIMEOUT_SECONDS = env.float("TURNBOX_SANDBOX_TIMEOUT_SECONDS", default=30)
 # How long an interrupted execution may take to stop before its kernel is killed.
 TURNBOX_SANDBOX_INTERRUPT_GRACE_SECONDS = env.float(
@@ -207,6 +215,13 @@ TURNBOX_EGRESS_SUBNETS = env.str("TURNBOX_EGRESS_SUBNETS", default="10.231.0.0/1
 # Networks refused besides the private, loopback and link-local ones (a company network
 # on public addresses); they reach the proxy when it starts.
 TURNBOX_EGRESS_REFUSE = env.list("TURNBOX_EGRESS_REFUSE", default=[])
+for _network in TURNBOX_EGRESS_REFUSE:
+    try:  # the proxy's firewall would refuse to start on it, far from this setting
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TURNBOX_EGRESS_REFUSE: {_network!r} is not a network such as 203.0.113.0/24."
+        ) from None
 TURNBOX_EGRESS_FIREWALL = env.bool("TURNBOX_EGRESS_FIREWALL", default=True)
 # "auto": the host's CA bundle when the engine is local; "none"; or a path on the engine's host.
 TURNBOX_EGRESS_CA_BUNDLE = env.str("TURNBOX_EGRESS_CA_BUNDLE", default="auto")

@@ -100,6 +100,12 @@ class Session:
         if workspace is not None:  # metered: operator runs and benchmarks have no workspace
             metering.session_gate(workspace=workspace)
             meter = metering.Meter(workspace=workspace)
+        if network.enabled and runtime == "runsc":
+            # Asked for by name: the operator's setting would not change the answer.
+            raise SandboxUnavailable(
+                "Network access is not available under gVisor (runsc), which has no network "
+                "here: choose runc for a session with a network."
+            )
         if runtime is None and network.enabled:
             runtime = network_runtime()
         spec = Spec.default(runtime=runtime, egress=network.enabled, **limits)

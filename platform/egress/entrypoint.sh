@@ -29,38 +29,44 @@ chown proxy:proxy "$STATE" "$STATE/policies" "$RUN"
 # network namespace as the engine's root, to servers this container cannot see, and
 # nothing here runs as root once Squid starts. So port 53 of a private address is no way
 # past the rules below. REJECT, not DROP, so a refusal is quick.
+# Every rule must hold: a proxy missing one would start with less protection than promised.
+rule() {
+  "$@" && return 0
+  echo "turnbox-egress: could not set up the firewall: '$*' failed (needs NET_ADMIN and iptables support in the kernel); set TURNBOX_EGRESS_FIREWALL=off to run with Squid's checks alone" >&2
+  exit 1
+}
+
 firewall() {
   for tool in iptables ip6tables; do
-    "$tool" -w -F INPUT
+    rule "$tool" -w -F INPUT
     # Each sandbox has an address of its own on the proxy: at most 64 connections from it
     # at once, idle or not (Squid's maxconn sees only those that send a request).
     case "$tool" in ip6tables) mask=128 ;; *) mask=32 ;; esac
-    "$tool" -w -A INPUT -p tcp --dport 3128 --syn -m connlimit --connlimit-above 64 \
+    rule "$tool" -w -A INPUT -p tcp --dport 3128 --syn -m connlimit --connlimit-above 64 \
       --connlimit-mask "$mask" -j REJECT --reject-with tcp-reset
-    "$tool" -w -F OUTPUT
-    "$tool" -w -A OUTPUT -o lo -j ACCEPT
+    rule "$tool" -w -F OUTPUT
+    rule "$tool" -w -A OUTPUT -o lo -j ACCEPT
     for protocol in udp tcp; do
-      "$tool" -w -A OUTPUT -p "$protocol" --dport 53 -m owner --uid-owner 0 -j ACCEPT
+      rule "$tool" -w -A OUTPUT -p "$protocol" --dport 53 -m owner --uid-owner 0 -j ACCEPT
     done
   done
   for resolver in $(awk '$1 == "nameserver" { print $2 }' /etc/resolv.conf); do
     case "$resolver" in *:*) tool=ip6tables ;; *) tool=iptables ;; esac
     for protocol in udp tcp; do
-      "$tool" -w -A OUTPUT -d "$resolver" -p "$protocol" --dport 53 -j ACCEPT
+      rule "$tool" -w -A OUTPUT -d "$resolver" -p "$protocol" --dport 53 -j ACCEPT
     done
   done
   while read -r network; do
     case "$network" in *:*) tool=ip6tables ;; *) tool=iptables ;; esac
-    "$tool" -w -A OUTPUT -d "$network" -p tcp --syn -j REJECT --reject-with tcp-reset
-    "$tool" -w -A OUTPUT -d "$network" -p udp -j REJECT
+    rule "$tool" -w -A OUTPUT -d "$network" -p tcp --syn -j REJECT --reject-with tcp-reset
+    rule "$tool" -w -A OUTPUT -d "$network" -p udp -j REJECT
   done < "$REFUSED"
 }
 
 if [ "${TURNBOX_EGRESS_FIREWALL:-on}" = off ]; then
   echo "turnbox-egress: firewall off (TURNBOX_EGRESS_FIREWALL=off): Squid alone refuses private addresses" >&2
-elif ! firewall; then
-  echo "turnbox-egress: could not set up the firewall (needs NET_ADMIN and iptables support in the kernel); set TURNBOX_EGRESS_FIREWALL=off to run with Squid's checks alone" >&2
-  exit 1
+else
+  firewall
 fi
 
 exec setpriv --reuid=proxy --regid=proxy --init-groups --inh-caps=-all \

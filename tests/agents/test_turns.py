@@ -405,6 +405,23 @@ def test_a_channel_layer_that_cannot_send_ends_the_turn_saying_so(conversation):
 
 
 @pytest.mark.parametrize("change", ["removed", "demoted", "deactivated"])
+def test_a_queued_turn_whose_person_lost_access_never_starts(conversation, change):
+    turn = services.turn_create(conversation=conversation, text=LONG_LOOP)
+    lose_access(conversation, change)
+    sink = Collect()
+
+    status = run_in_new_loop(turn_execute(turn.pk, publisher=sink))
+
+    turn.refresh_from_db()
+    assert status == turn.status == Turn.Status.ERROR
+    assert turn.error_message == ACCESS_LOST
+    assert turn.started_at is None and turn.ended_at is not None
+    assert sink.types() == ["turn_finished"]
+    assert sink.events[-1]["message"] == ACCESS_LOST
+    assert turn.sandbox_session_id is None and not turn.tool_calls.exists()
+
+
+@pytest.mark.parametrize("change", ["removed", "demoted", "deactivated"])
 def test_a_running_turn_ends_soon_after_its_person_loses_access(conversation, change):
     turn = services.turn_create(conversation=conversation, text=LONG_LOOP)
     sink = Collect()

@@ -97,6 +97,21 @@ def test_a_turn_bound_below_one_is_a_clear_error(tmp_path, name):
     assert f"{name} must be 1 or more, not 0." in result.stderr
 
 
+@pytest.mark.parametrize("name", ["TURNBOX_SANDBOX_RUNTIME", "TURNBOX_SANDBOX_NETWORK_RUNTIME"])
+def test_a_runtime_other_than_runc_or_runsc_is_a_clear_error(tmp_path, name):
+    result = run_manage(tmp_path, "check", **{name: "runsc-kvm"})
+    assert result.returncode != 0
+    assert f"{name} must be 'runc' or 'runsc', not 'runsc-kvm'." in result.stderr
+
+
+def test_a_refused_network_that_is_not_one_is_a_clear_error(tmp_path):
+    result = run_manage(tmp_path, "check", TURNBOX_EGRESS_REFUSE="203.0.113.0/24,intranet")
+    assert result.returncode != 0
+    assert "TURNBOX_EGRESS_REFUSE: 'intranet' is not a network such as 203.0.113.0/24." in (
+        result.stderr
+    )
+
+
 def test_the_celery_turn_runner_without_redis_is_a_clear_error(tmp_path):
     result = run_manage(
         tmp_path,

@@ -223,3 +223,9 @@ def test_egress_proxy_builds_starts_replaces_and_stops_a_proxy(egress_proxy_imag
     assert not container_exists(name)
     with pytest.raises(NotFound):
         api.inspect_network(f"{name}-out")
+
+
+@pytest.mark.django_db
+def test_sandbox_run_asked_for_gvisor_with_a_network_says_to_choose_runc():
+    with pytest.raises(CommandError, match="choose runc for a session with a network"):
+        run("sandbox_run", "--runtime", "runsc", "--allow", "example.org", "--code", "1")

@@ -481,6 +481,29 @@ def test_the_proxys_own_firewall_refuses_private_addresses(lab):
     assert attempt(lab.server_ip, PORT) == "connected"
 
 
+def test_a_firewall_rule_that_fails_stops_the_proxy_from_starting(
+    docker_engine, egress_proxy_image
+):
+    """A proxy missing one rule would run with less protection than promised. The bad
+    entry comes before a good one: the last rule holding must not hide it."""
+    container = docker_engine.containers.run(
+        egress_proxy_image,
+        detach=True,
+        runtime="runc",
+        network_disabled=True,
+        cap_drop=["ALL"],
+        cap_add=["NET_ADMIN", "SETUID", "SETGID", "CHOWN"],
+        environment={"TURNBOX_EGRESS_REFUSE": "10.0.0.0/99,192.88.99.0/24"},
+    )
+    try:
+        status = container.wait(timeout=30)["StatusCode"]
+        logs = container.logs().decode()
+    finally:
+        container.remove(force=True)
+    assert status == 1, logs
+    assert "could not set up the firewall" in logs and "10.0.0.0/99" in logs
+
+
 def test_the_proxy_refuses_one_sandboxs_address_to_another_whatever_their_range(lab):
     api = docker_client().api
     built_in = [ipaddress.ip_network(n) for n in egress._listed_networks()]
