@@ -1,6 +1,7 @@
 """The conversation websocket: who may connect, what a turn sends, and stopping."""
 
 import asyncio
+import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -134,6 +135,18 @@ def _turn_session(turn_id) -> SandboxSession:
     return Turn.objects.select_related("sandbox_session").get(pk=turn_id).sandbox_session
 
 
+def assert_sandbox_closes(turn_id) -> None:
+    """The sandbox closes just after the turn's ending is recorded: wait for it."""
+    session = _turn_session(turn_id)
+    for _ in range(100):
+        session.refresh_from_db()
+        if session.status == "closed":
+            break
+        time.sleep(0.05)
+    assert session.status == "closed"
+    assert not container_exists(session.container_name)
+
+
 @pytest.mark.usefixtures("sandbox_image")
 def test_stop_ends_the_turn_and_removes_its_sandbox(conversation):
     async def chat():
@@ -172,13 +185,7 @@ def test_closing_the_websocket_stops_the_turn_it_started(conversation):
     turn = run_in_new_loop(chat())
 
     assert turn.status == Turn.Status.DISCONNECTED
-    session = _turn_session(turn.pk)
-    for _ in range(100):  # the sandbox closes just after the turn's ending is recorded
-        session.refresh_from_db()
-        if session.status == "closed":
-            break
-        run_in_new_loop(asyncio.sleep(0.05))
-    assert not container_exists(session.container_name)
+    assert_sandbox_closes(turn.pk)
 
 
 def test_the_full_application_checks_the_session_cookie_and_the_origin(conversation):
@@ -277,13 +284,7 @@ def test_a_stop_from_a_socket_that_outlived_its_access_is_refused_and_the_turn_e
     assert turn.stop_requested != Turn.Status.CANCELLED
     assert turn.status == Turn.Status.ERROR
     assert turn.error_message == ACCESS_LOST
-    session = _turn_session(turn.pk)
-    for _ in range(100):  # the sandbox closes just after the turn's ending is recorded
-        session.refresh_from_db()
-        if session.status == "closed":
-            break
-        run_in_new_loop(asyncio.sleep(0.05))
-    assert not container_exists(session.container_name)
+    assert_sandbox_closes(turn.pk)
 
 
 @pytest.mark.parametrize("event_type", sorted(RECHECKED_EVENTS))
