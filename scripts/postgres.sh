@@ -2,20 +2,30 @@
 # TURNBOX_TEST_POSTGRES_URL; stops and removes it when the calling script exits.
 # Skipped when TURNBOX_TEST_POSTGRES_URL is already set (a server of your own).
 
+# A folder with the server's own programs: a psql client, or an initdb without the server
+# beside it, cannot start a cluster.
 find_pg_bin() {
   local dir
   for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" \
              $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
+    [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ] && { echo "$dir"; return 0; }
   done
   return 1
+}
+
+# initdb refuses to run as root: as root the cluster belongs to the postgres system user,
+# which Debian's postgresql package creates.
+pg_ready() {
+  find_pg_bin >/dev/null || return 1
+  ! is_root || id -u postgres >/dev/null 2>&1
 }
 
 start_throwaway_postgres() {
   [ -n "${TURNBOX_TEST_POSTGRES_URL:-}" ] && return 0
   local bin dir port as=()
-  bin=$(find_pg_bin) || { apt_install postgresql && bin=$(find_pg_bin); } \
-    || die "The tests need PostgreSQL's server binaries (initdb, pg_ctl): install PostgreSQL or set TURNBOX_TEST_POSTGRES_URL."
+  pg_ready || apt_install postgresql || true
+  pg_ready || die "The tests need a PostgreSQL server (initdb, pg_ctl and postgres; as root, the postgres user too): install PostgreSQL (Debian: apt-get install postgresql) or set TURNBOX_TEST_POSTGRES_URL."
+  bin=$(find_pg_bin)
   dir=$(mktemp -d)
   # initdb refuses to run as root: the cluster belongs to the postgres system user then.
   if is_root; then chown postgres "$dir"; as=(runuser -u postgres --); fi

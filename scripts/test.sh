@@ -7,23 +7,14 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/postgres.sh"
 source "$(dirname "$0")/redis.sh"
 source "$(dirname "$0")/docker.sh"
+source "$(dirname "$0")/chromium.sh"
 
 ensure_venv requirements-dev.lock
 
-find_chromium() {
-  [ -n "${TURNBOX_CHROMIUM:-}" ] && return 0
-  local name
-  for name in chromium chromium-browser google-chrome; do
-    command -v "$name" >/dev/null && { export TURNBOX_CHROMIUM=$(command -v "$name"); return 0; }
-  done
-  return 1
-}
-if ! find_chromium && ! { apt_install chromium && find_chromium; }; then
-  case "$*" in
-    *"not browser"*) ;;  # No browser test selected: no browser needed.
-    *) die "The browser tests need Chromium: install it (Debian: apt-get install chromium) or set TURNBOX_CHROMIUM to a Chromium or Chrome binary." ;;
-  esac
-fi
+case "$*" in
+  *"not browser"*) ;;  # No browser test selected: no browser needed.
+  *) ensure_chromium ;;
+esac
 
 # Tests get their own data folder: generated keys and files never mix with a running demo.
 TURNBOX_DATA_DIR=$(mktemp -d)
