@@ -20,7 +20,7 @@ ensure_docker() {
   if ! engine_answers; then
     ensure_engine_installed
     is_root || die "$(engine_stopped_advice)"
-    install_if_missing runsc runsc
+    install_runsc
     register_runsc || true
     start_dockerd
   fi
@@ -70,6 +70,13 @@ install_if_missing() {
   apt_install "$2" || true
 }
 
+# Once per run: a package archive without runsc is not asked twice.
+install_runsc() {
+  [ -n "${RUNSC_ASKED:-}" ] && return 0
+  RUNSC_ASKED=1
+  install_if_missing runsc runsc
+}
+
 runsc_registered() {
   [[ "$(docker info --format '{{json .Runtimes}}' 2>/dev/null)" == *'"runsc"'* ]]
 }
@@ -80,7 +87,7 @@ ensure_runsc_registered() {
     say "Note: the Docker engine has no runsc runtime: gVisor sandboxes are unavailable."
     return 0
   fi
-  install_if_missing runsc runsc
+  install_runsc
   if ! command -v runsc >/dev/null; then
     say "Note: runsc (gVisor) could not be installed: gVisor sandboxes are unavailable."
     return 0

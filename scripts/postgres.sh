@@ -2,12 +2,15 @@
 # TURNBOX_TEST_POSTGRES_URL; stops and removes it when the calling script exits.
 # Skipped when TURNBOX_TEST_POSTGRES_URL is already set (a server of your own).
 
+# Debian keeps each PostgreSQL version's server programs in VERSION/bin below this folder.
+PG_LIB_DIR="${TURNBOX_PG_LIB_DIR:-/usr/lib/postgresql}"
+
 # A folder with the server's own programs: a psql client, or an initdb without the server
 # beside it, cannot start a cluster.
 find_pg_bin() {
   local dir
   for dir in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" \
-             $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+             $(ls -d "$PG_LIB_DIR"/*/bin 2>/dev/null | sort -V -r); do
     [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ] && { echo "$dir"; return 0; }
   done
   return 1
