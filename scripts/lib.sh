@@ -33,6 +33,11 @@ find_python() {
 # ensure_venv LOCKFILE: creates the virtualenv once and re-installs only when the lock changed.
 ensure_venv() {
   local lock="$1" python stamp want
+  # A virtualenv whose interpreter was removed or upgraded away no longer runs: make it anew.
+  if [ -e "$VENV" ] && ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+    say "The virtualenv in $VENV does not run: creating it again"
+    rm -rf "$VENV"
+  fi
   if [ ! -x "$VENV/bin/python" ]; then
     python=$(find_python)
     say "Creating the virtualenv in $VENV"

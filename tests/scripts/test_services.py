@@ -138,3 +138,18 @@ def test_it_says_what_to_install_for_chromium_when_not_root(user_machine):
     assert result.code == 1
     assert "apt-get install chromium" in result.out
     assert not result.ran("apt-get")
+
+
+def test_it_makes_a_virtualenv_that_no_longer_runs_anew(machine, tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    # Its interpreter points at a Python that is gone.
+    (venv / "bin" / "python").symlink_to(tmp_path / "gone" / "python3")
+    lock = tmp_path / "empty.lock"
+    lock.write_text("")
+
+    result = machine.run([], f'ensure_venv "{lock}"', TURNBOX_VENV=str(venv))
+
+    assert result.code == 0, result.out
+    assert "does not run: creating it again" in result.out
+    assert (venv / "bin" / "python").resolve().exists()
