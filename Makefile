@@ -9,4 +9,4 @@ test:
 	@bash scripts/test.sh
 
 lint:
-	@bash -c 'source scripts/lib.sh && ensure_venv requirements-dev.lock && ruff check . && ruff format --check .'
+	@bash -c 'source scripts/lib.sh && ensure_venv requirements-dev.lock && ruff check . && ruff format --check . && lint-imports'

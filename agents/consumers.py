@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from agents import runner, services
 from agents.events import group_name
 from agents.models import Turn
-from agents.selectors import conversation_for_socket, conversation_still_open_to, running_turn
+from agents.selectors import PLAYGROUND_ROLES, conversation_of_owner, running_turn
+from workspaces.sockets import REFUSED, socket_membership_async
 
-REFUSED = 4403
 # Events at which a socket's access is checked again: where a turn or a tool call
 # begins, so a socket that lost access stops seeing output without a query per chunk.
 RECHECKED_EVENTS = ("turn_started", "tool_started")
@@ -23,11 +23,14 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     refused = False
 
     async def connect(self) -> None:
-        kwargs = self.scope["url_route"]["kwargs"]
         self.started = set()
-        self.conversation = await db(conversation_for_socket)(
-            user=self.scope.get("user"), workspace_slug=kwargs["ws"], pk=kwargs["pk"]
-        )
+        membership = await socket_membership_async(self.scope, roles=PLAYGROUND_ROLES)
+        if membership is not None:
+            self.conversation = await db(conversation_of_owner)(
+                workspace=membership.workspace,
+                user=self.scope["user"],
+                pk=self.scope["url_route"]["kwargs"]["pk"],
+            )
         if self.conversation is None:
             # Same answer for "no such conversation" and "not yours": nothing to probe.
             await self.close(code=REFUSED)
@@ -57,9 +60,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": "Unknown request."})
 
     async def _still_allowed(self) -> bool:
-        return await db(conversation_still_open_to)(
-            user=self.scope["user"], conversation=self.conversation
+        membership = await socket_membership_async(
+            self.scope, roles=PLAYGROUND_ROLES, workspace_id=self.conversation.workspace_id
         )
+        return membership is not None
 
     async def _refuse(self) -> None:
         """The socket outlived the person's access: it hears nothing more, and closing

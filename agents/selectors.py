@@ -3,7 +3,7 @@ section below."""
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -191,30 +191,14 @@ def may_chat(*, user, workspace) -> Exists:
     )
 
 
-def _chat_conversations(user: User) -> QuerySet[Conversation]:
-    """The user's own conversations in the workspaces where they may still chat."""
-    return Conversation.objects.filter(
-        may_chat(user=OuterRef("user"), workspace=OuterRef("workspace")), user=user
-    )
-
-
-def conversation_for_socket(*, user: User, workspace_slug: str, pk) -> Conversation | None:
-    """Like conversation_get, for consumers: None instead of a 404, and the owner's
-    membership and role checked."""
-    if user is None or not user.is_authenticated:
-        return None
+def conversation_of_owner(*, workspace: Workspace, user: User, pk) -> Conversation | None:
+    """Like conversation_get, for consumers: the user's own conversation in this
+    workspace, or None instead of a 404. Who may chat is the consumer's check."""
     return (
-        _chat_conversations(user)
-        .select_related("agent", "workspace")
-        .filter(pk=pk, workspace__slug=workspace_slug)
+        Conversation.objects.select_related("agent", "workspace")
+        .filter(workspace=workspace, user=user, pk=pk)
         .first()
     )
-
-
-def conversation_still_open_to(*, user: User, conversation: Conversation) -> bool:
-    """Whether a socket opened earlier may still act: the user may have been
-    deactivated, removed from the workspace or given a role without the playground."""
-    return _chat_conversations(user).filter(pk=conversation.pk).exists()
 
 
 def turns_of_conversation(*, conversation: Conversation) -> QuerySet[Turn]:

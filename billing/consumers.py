@@ -7,21 +7,20 @@ from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from billing import live, reports
-
-REFUSED = 4403
+from workspaces.sockets import REFUSED, socket_membership_async
 
 
 class UsageConsumer(AsyncJsonWebsocketConsumer):
     workspace = None
 
     async def connect(self) -> None:
-        self.workspace = await db(reports.workspace_of_member)(
-            user=self.scope.get("user"), slug=self.scope["url_route"]["kwargs"]["ws"]
-        )
-        if self.workspace is None:
+        # Every role sees the figures, as on the dashboard.
+        membership = await socket_membership_async(self.scope)
+        if membership is None:
             # Same answer for "no such workspace" and "not a member": nothing to probe.
             await self.close(code=REFUSED)
             return
+        self.workspace = membership.workspace
         live.server_loop_remember(asyncio.get_running_loop())
         await self.channel_layer.group_add(live.group_name(self.workspace.pk), self.channel_name)
         await self.accept()
@@ -36,9 +35,7 @@ class UsageConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "message": "This socket only sends figures."})
 
     async def usage_update(self, message: dict) -> None:
-        still = await db(reports.workspace_of_member)(
-            user=self.scope["user"], slug=self.workspace.slug
-        )
+        still = await socket_membership_async(self.scope, workspace_id=self.workspace.pk)
         if still is None:
             # The socket outlived the person's membership: the figures stop with it.
             await self.channel_layer.group_discard(

@@ -396,16 +396,6 @@ def recent_charges(*, workspace: Workspace, period: Period, limit: int = 100) ->
     return [ChargeLine(entry=entry) for entry in entries]
 
 
-def workspace_of_member(*, user, slug: str) -> Workspace | None:
-    """The workspace if the user is one of its members (any role) and their account is
-    active, else None. The account is read again: a socket's user may be stale."""
-    if user is None or not user.is_authenticated:
-        return None
-    return Workspace.objects.filter(
-        slug=slug, memberships__user=user, memberships__user__is_active=True
-    ).first()
-
-
 def workspaces_of_entry(*, entry: LedgerEntry) -> set[int]:
     """The workspaces whose figures an entry moves: its own, and every workspace paying
     with the same PixelML key (they share the balance)."""

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "skills",
     "billing",
     "agents",
+    "portal",
 ]
 
 MIDDLEWARE = [

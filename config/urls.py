@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("operator/", admin.site.urls),
+    path("", include("portal.urls")),
     path("", include("workspaces.urls")),
     path("w/<slug:ws>/connections/", include("connections.urls")),
     path("w/<slug:ws>/drive/", include("drive.urls")),

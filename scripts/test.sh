@@ -24,6 +24,7 @@ trap 'stop_throwaway_redis; stop_throwaway_postgres; rm -rf "$TURNBOX_DATA_DIR"'
 say "ruff"
 ruff check .
 ruff format --check .
+lint-imports
 
 # The sandbox tests run real containers: an engine, and the image (built once, a no-op after).
 ensure_docker

@@ -18,27 +18,17 @@ from sandbox.models import SandboxSession
 from skills.models import Skill, SkillVersion
 from skills.selectors import skill_latest_version
 from skills.testrun import PURPOSE, skill_test_run
-from workspaces.models import Role
+from workspaces.models import Role, Workspace
+from workspaces.sockets import REFUSED, socket_membership, socket_membership_async
 
-REFUSED = 4403
 # Each run holds a sandbox at the workspace's maximum time and memory.
 RUNS_PER_PERSON = 2
+# Only admins test skills, as only admins manage them.
+TEST_ROLES = (Role.ADMIN,)
 
 
-def _skill_for_admin(user, workspace_slug: str, pk: int) -> Skill | None:
-    """The skill when ``user`` is an admin of its workspace; None for anything else."""
-    if not user or not user.is_authenticated:
-        return None
-    return (
-        Skill.objects.select_related("workspace")
-        .filter(
-            pk=pk,
-            workspace__slug=workspace_slug,
-            workspace__memberships__user=user,
-            workspace__memberships__role=Role.ADMIN,
-        )
-        .first()
-    )
+def _skill_of_workspace(workspace: Workspace, pk: int) -> Skill | None:
+    return Skill.objects.select_related("workspace").filter(pk=pk, workspace=workspace).first()
 
 
 def _version(skill: Skill, number) -> SkillVersion | None:
@@ -49,11 +39,13 @@ def _version(skill: Skill, number) -> SkillVersion | None:
     return skill.versions.filter(number=number).first()
 
 
-def _refusal(user, skill: Skill) -> str:
-    """Why ``user`` may not start a run now: no longer an admin (the socket outlived the
-    role), or as many runs going as one person may have, across all their sockets."""
-    if _skill_for_admin(user, skill.workspace.slug, skill.pk) is None:
+def _refusal(scope, skill: Skill) -> str:
+    """Why the socket's user may not start a run now: no longer an admin (the socket
+    outlived the role), or as many runs going as one person may have, across all their
+    sockets."""
+    if socket_membership(scope, roles=TEST_ROLES, workspace_id=skill.workspace_id) is None:
         return "Only the workspace's admins test skills."
+    user = scope["user"]
     running = SandboxSession.objects.filter(
         started_by=user, purpose=PURPOSE, status=SandboxSession.Status.OPEN
     ).count()
@@ -67,8 +59,11 @@ class SkillTestConsumer(AsyncJsonWebsocketConsumer):
     task: asyncio.Task | None = None
 
     async def connect(self) -> None:
-        kwargs = self.scope["url_route"]["kwargs"]
-        self.skill = await db(_skill_for_admin)(self.scope.get("user"), kwargs["ws"], kwargs["pk"])
+        membership = await socket_membership_async(self.scope, roles=TEST_ROLES)
+        if membership is not None:
+            self.skill = await db(_skill_of_workspace)(
+                membership.workspace, self.scope["url_route"]["kwargs"]["pk"]
+            )
         if self.skill is None:
             # Same answer for "no such skill", "not yours" and "not an admin".
             await self.close(code=REFUSED)
@@ -88,7 +83,7 @@ class SkillTestConsumer(AsyncJsonWebsocketConsumer):
         if self.task is not None and not self.task.done():
             await self._event("refused", message="A test is already running; wait for it.")
             return
-        refusal = await db(_refusal)(self.scope["user"], self.skill)
+        refusal = await db(_refusal)(self.scope, self.skill)
         if refusal:
             await self._event("refused", message=refusal)
             return

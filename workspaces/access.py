@@ -3,6 +3,7 @@
 The URL names the workspace (``/w/<slug>/...``); a user who is not a member gets a
 404, exactly as if the workspace did not exist, so slugs of other tenants cannot be
 probed. A member whose role is not allowed gets a 403 that says which role is needed.
+Websocket consumers ask the same question through ``workspaces.sockets``.
 """
 
 from collections.abc import Callable, Iterable

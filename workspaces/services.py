@@ -1,3 +1,5 @@
+"""Writes of the workspaces app: accounts, workspaces, invitations and memberships."""
+
 import secrets
 from datetime import timedelta
 
@@ -8,7 +10,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from drive.services import drive_files_purge
 from workspaces import selectors
 from workspaces.models import (
     INVITATION_VALID_DAYS,
@@ -19,6 +20,7 @@ from workspaces.models import (
     Workspace,
     normalize_email,
 )
+from workspaces.signals import workspace_deleting
 
 LAST_ADMIN_ERROR = "A workspace needs at least one admin: make someone else admin first."
 ACCOUNT_EXISTS_ERROR = "An account with this email already exists."
@@ -86,8 +88,9 @@ def workspace_rename(*, workspace: Workspace, name: str) -> Workspace:
 
 @transaction.atomic
 def workspace_delete(*, workspace: Workspace) -> None:
-    # Drive first: its blobs live outside the database and a cascade would strand them.
-    drive_files_purge(workspace=workspace)
+    # Sent first, in this transaction: apps holding data outside the database (Drive's
+    # blobs) remove it now or once this commits, which a cascade would not do.
+    workspace_deleting.send(sender=Workspace, workspace=workspace)
     workspace.delete()
 
 

@@ -2,10 +2,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from workspaces.forms import EmailLoginForm
-from workspaces.views import account, home, invitations, members
+from workspaces.views import account, invitations, members
 
 urlpatterns = [
-    path("", home.home, name="home"),
     path(
         "login/",
         auth_views.LoginView.as_view(
@@ -20,9 +19,6 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("workspaces/new/", home.workspace_new, name="workspace_new"),
-    path("w/<slug:ws>/", home.dashboard, name="dashboard"),
-    path("w/<slug:ws>/settings/", home.workspace_settings, name="workspace_settings"),
     path("w/<slug:ws>/members/", members.member_list, name="member_list"),
     path("w/<slug:ws>/members/<int:pk>/role/", members.member_role, name="member_role"),
     path("w/<slug:ws>/members/<int:pk>/remove/", members.member_remove, name="member_remove"),

@@ -11,9 +11,9 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from agents.models import Agent, Conversation, ToolCall, Turn
+from portal.demo import demo_seed
 from sandbox.models import SandboxSession
 from tests.conftest import PASSWORD
-from workspaces.demo import demo_seed
 from workspaces.models import User, Workspace
 
 pytestmark = [

@@ -129,17 +129,15 @@ def test_a_test_conversation_counts_once_the_agent_has_answered(team):
     assert _items(agent)["test_conversation"].done
 
 
-@pytest.mark.parametrize(
-    ("role", "open_to"), [("admin", True), ("member", True), ("finance", False)]
-)
-def test_only_admins_and_members_reach_their_conversations_by_socket(team, role, open_to):
-    user = team.user(role)
+def test_a_socket_reaches_only_its_owners_conversation_in_that_workspace(team, other_team):
     agent = make_agent(team)
-    conversation = Conversation.objects.create(workspace=team.workspace, agent=agent, user=user)
-
-    found = selectors.conversation_for_socket(
-        user=user, workspace_slug=team.workspace.slug, pk=conversation.pk
+    conversation = Conversation.objects.create(
+        workspace=team.workspace, agent=agent, user=team.member
     )
 
-    assert (found == conversation) is open_to
-    assert selectors.conversation_still_open_to(user=user, conversation=conversation) is open_to
+    def found(workspace, user):
+        return selectors.conversation_of_owner(workspace=workspace, user=user, pk=conversation.pk)
+
+    assert found(team.workspace, team.member) == conversation
+    assert found(team.workspace, team.admin) is None
+    assert found(other_team.workspace, team.member) is None

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from agents import selectors
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
+from workspaces.sockets import socket_membership
 
 PNG = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4"
@@ -97,9 +98,8 @@ def test_the_pages_and_the_websocket_let_in_the_same_roles(client_for, team, age
     conversation = chat(team, user, agent)
 
     page = client_for(user).get(url(team, "conversation", pk=conversation.pk))
-    socket = selectors.conversation_for_socket(
-        user=user, workspace_slug=team.workspace.slug, pk=conversation.pk
-    )
+    scope = {"user": user, "url_route": {"kwargs": {"ws": team.workspace.slug}}}
+    socket = socket_membership(scope, roles=selectors.PLAYGROUND_ROLES)
 
     assert page.status_code == (200 if socket else 403)
     assert (page.status_code == 200) is (role in selectors.PLAYGROUND_ROLES)

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from billing.models import LedgerEntry
 from billing.selectors import workspace_balance
-from workspaces.demo import DEMO_CREDITS
+from portal.demo import DEMO_CREDITS
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db

@@ -9,6 +9,7 @@ from moto.server import ThreadedMotoServer
 from config.storages import s3_drive
 from drive import services
 from drive.selectors import drive_file_open
+from workspaces.services import workspace_delete
 
 BUCKET = "turnbox-drive-test"
 
@@ -79,3 +80,16 @@ def test_a_member_downloads_a_file_stored_in_s3(team, client_for, s3_drive_stora
     response = client_for(team.member).get(url)
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"x,y\n"
+
+
+def test_deleting_a_workspace_empties_its_part_of_the_bucket(
+    team, other_team, s3_drive_storage, django_capture_on_commit_callbacks
+):
+    services.drive_file_upload(workspace=team.workspace, path="/a.csv", content=ContentFile(b"a"))
+    kept = services.drive_file_upload(
+        workspace=other_team.workspace, path="/b.csv", content=ContentFile(b"b")
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        workspace_delete(workspace=team.workspace)
+    keys = [i["Key"] for i in s3_drive_storage.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert keys == [f"drive/{kept.blob_name}"]

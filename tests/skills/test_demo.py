@@ -1,7 +1,7 @@
 """The demo workspace gets the shipped skills, attached to its Direct-mode agent."""
 
+from portal.demo import DEMO_AGENT, demo_seed
 from skills.models import AgentSkill, Skill
-from workspaces.demo import DEMO_AGENT, demo_seed
 from workspaces.models import Workspace
 
 

@@ -6,10 +6,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from portal.demo import DEMO_AGENT, demo_seed
 from skills.models import AgentSkill
 from tests.conftest import PASSWORD
 from tests.skills.helpers import make_zip, skill_files
-from workspaces.demo import DEMO_AGENT, demo_seed
 from workspaces.models import User
 
 pytestmark = [

@@ -8,12 +8,12 @@ from django.core.files.base import ContentFile
 from agents.models import Agent, Turn
 from drive.selectors import drive_file_get
 from drive.services import drive_file_upload
+from portal.demo import sample_sales_csv
 from skills import services
 from skills.selectors import skill_latest_version, version_file
 from tests.agents.llm_server import Reply, ScriptedLLM
 from tests.agents.test_turns import run_turn
 from tests.agents.test_turns_llm import _tool_results, llm_agent
-from workspaces.demo import sample_sales_csv
 
 pytestmark = pytest.mark.usefixtures("sandbox_image", "transactional_db")
 

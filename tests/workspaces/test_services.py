@@ -6,7 +6,8 @@ from django.db.models.query import QuerySet
 from django.utils import timezone
 
 from workspaces import selectors, services
-from workspaces.models import Invitation, Membership, Role, User
+from workspaces.models import Invitation, Membership, Role, User, Workspace
+from workspaces.signals import workspace_deleting
 
 NEW_PASSWORD = "a-long-passphrase-of-my-own"
 
@@ -209,3 +210,32 @@ def test_a_new_account_needs_a_strong_password(team):
         services.invitation_accept_new_account(token=token, full_name="N", password="password")
     assert not User.objects.filter(email="newcomer@example.com").exists()
     assert selectors.invitation_open_by_token(token=token) is not None
+
+
+def test_deleting_a_workspace_tells_the_apps_built_on_it_first(team):
+    heard = []
+
+    def receiver(sender, *, workspace, **kwargs):
+        heard.append((workspace.pk, Workspace.objects.filter(pk=workspace.pk).exists()))
+
+    pk = team.workspace.pk
+    workspace_deleting.connect(receiver)
+    try:
+        services.workspace_delete(workspace=team.workspace)
+    finally:
+        workspace_deleting.disconnect(receiver)
+    assert heard == [(pk, True)]
+    assert not Workspace.objects.filter(pk=pk).exists()
+
+
+def test_a_receiver_that_fails_keeps_the_workspace(team):
+    def receiver(sender, **kwargs):
+        raise RuntimeError("storage is down")
+
+    workspace_deleting.connect(receiver)
+    try:
+        with pytest.raises(RuntimeError):
+            services.workspace_delete(workspace=team.workspace)
+    finally:
+        workspace_deleting.disconnect(receiver)
+    assert Workspace.objects.filter(pk=team.workspace.pk).exists()

@@ -7,9 +7,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from agents.models import Agent
+from billing.services import credit_grant
 from config.local_secrets import read_or_create
+from connections.selectors import workspace_has_active_pixelml
 from connections.services import connection_create, pixelml_key_issue
 from drive.services import drive_file_upload
+from skills.services import agent_skills_set, example_skills_import
 from workspaces.models import Membership, Role, User, Workspace
 
 DEMO_PEOPLE = [
@@ -106,9 +110,6 @@ def _add_pixelml(workspace: Workspace, admin: User) -> None:
 def _ensure_starting_credits(workspace: Workspace, admin: User) -> None:
     """Once per demo, demos seeded before billing existed too: a fixed idempotency key
     makes every later seed a no-op. A demo whose PixelML connection was removed gets none."""
-    from billing.services import credit_grant
-    from connections.selectors import workspace_has_active_pixelml
-
     if not workspace_has_active_pixelml(workspace=workspace):
         return
     credit_grant(
@@ -126,8 +127,6 @@ DEMO_AGENT = "Code runner"
 def _ensure_direct_agent(workspace: Workspace, admin: User) -> None:
     """A Direct-mode agent, so the playground works without any LLM key. Added to demos
     seeded before agents existed too; once the workspace has agents, it is left alone."""
-    from agents.models import Agent
-
     if workspace.agents.exists():
         return
     Agent.objects.create(
@@ -143,8 +142,6 @@ def _ensure_example_skills(workspace: Workspace, admin: User) -> None:
     """The shipped skills, attached to the Direct-mode agent. Added to demos seeded
     before skills existed too; once the workspace has skills, it is left alone (a skill
     an admin deleted stays deleted)."""
-    from skills.services import agent_skills_set, example_skills_import
-
     if workspace.skills.exists():
         return
     skills = example_skills_import(workspace=workspace, created_by=admin)

@@ -1,3 +1,5 @@
+"""The demo data and the seed_demo command: idempotent, and never undoing what people changed."""
+
 import re
 from io import StringIO
 

@@ -1,6 +1,8 @@
+"""Seeds the demo workspace, people and data (idempotent) and prints the logins."""
+
 from django.core.management.base import BaseCommand
 
-from workspaces.demo import demo_seed
+from portal.demo import demo_seed
 
 
 class Command(BaseCommand):

@@ -1,3 +1,6 @@
+"""The portal's pages: where a person lands, the workspace overview and its settings,
+which hold the sandbox's network policy beside the workspace's name."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -5,11 +8,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from billing.reports import usage_snapshot
+from portal.dashboard import dashboard_cards
 from sandbox.forms import NetworkPolicyForm
 from sandbox.models import SandboxPolicy
 from workspaces import services
 from workspaces.access import LAST_WORKSPACE_SESSION_KEY, admin_only, workspace_view
-from workspaces.dashboard import dashboard_cards
 from workspaces.forms import WorkspaceForm
 from workspaces.selectors import memberships_of_user
 
@@ -37,7 +40,7 @@ def workspace_new(request: HttpRequest) -> HttpResponse:
             return redirect("dashboard", ws=workspace.slug)
     return render(
         request,
-        "workspaces/workspace_new.html",
+        "portal/workspace_new.html",
         {"form": form, "user_memberships": memberships_of_user(user=request.user)},
     )
 
@@ -48,7 +51,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "cards": dashboard_cards(membership=request.membership),
         "usage": usage_snapshot(workspace=request.workspace),
     }
-    return render(request, "workspaces/dashboard.html", context)
+    return render(request, "portal/dashboard.html", context)
 
 
 @admin_only
