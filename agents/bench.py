@@ -110,7 +110,8 @@ async def _measure(url: str, cookie: str, prints: int, interval_ms: int) -> list
         f"    time.sleep({interval_ms / 1000})\n"
     )
     headers = {"Cookie": cookie}
-    origin = "http://127.0.0.1"
+    # The page's own origin: scheme, host and port of the server the socket goes to.
+    origin = "http" + url.removeprefix("ws").split("/ws/", 1)[0]
     async with websockets.connect(url, additional_headers=headers, origin=origin) as ws:
         await ws.send(json.dumps({"type": "send", "text": f"```python\n{code}```"}))
         return await _collect(ws)

@@ -14,13 +14,14 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from config.datadir import FILE_MODE, FOLDER_MODE, private_file, private_folder
 from config.local_secrets import read_or_create
 from config.storages import local_drive, s3_drive
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.FileAwareEnv()
 
-DATA_DIR = Path(env.str("TURNBOX_DATA_DIR", default=str(BASE_DIR / "var")))
+DATA_DIR = private_folder(Path(env.str("TURNBOX_DATA_DIR", default=str(BASE_DIR / "var"))))
 DEBUG = env.bool("DEBUG", default=False)
 
 # Values read from <NAME>_FILE keep the file's trailing newline; strip it.
@@ -94,6 +95,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_file(Path(DATABASES["default"]["NAME"]))
     # IMMEDIATE avoids "database is locked" when two requests upgrade read locks at once.
     # WAL lets readers go on during a write; with it, synchronous=NORMAL syncs at
     # checkpoints instead of every commit (an execution is two commits) and still never
@@ -126,7 +129,11 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "workspaces.auth.login_attempt_email"
 AXES_CLIENT_IP_CALLABLE = "workspaces.auth.client_address"
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HANDLER = "workspaces.auth.LoginThrottle"
+AXES_LOCKOUT_CALLABLE = "workspaces.auth.lockout_response"
+# Wider limits over the same window: one address across emails, one email across addresses.
+TURNBOX_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("TURNBOX_LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+TURNBOX_LOGIN_EMAIL_FAILURE_LIMIT = env.int("TURNBOX_LOGIN_EMAIL_FAILURE_LIMIT", default=30)
 AXES_VERBOSE = False
 # Messages can carry a secret shown once (a newly issued PixelML key): keep them in the
 # server-side session, not in the default cookie, which is signed but readable.
@@ -166,6 +173,9 @@ STORAGES = {
     "drive": _drive_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Drive files, their folders and collected static files: the owner's alone.
+FILE_UPLOAD_PERMISSIONS = FILE_MODE
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = FOLDER_MODE
 DRIVE_MAX_FILE_BYTES = env.int("TURNBOX_DRIVE_MAX_FILE_MB", default=100) * 1024 * 1024
 # Let connections point at servers on private networks (a local Ollama or vLLM).
 TURNBOX_ALLOW_PRIVATE_BASE_URLS = env.bool("TURNBOX_ALLOW_PRIVATE_BASE_URLS", default=False)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from connections import crypto, egress, providers, selectors
 from connections.masking import mask_secret
-from connections.models import Connection, Kind, PixelMLKey
+from connections.models import DEFAULT_BASE_URLS, Connection, Kind, PixelMLKey
 from connections.providers import CheckResult
 from sandbox.models import SandboxSession
 from workspaces.models import User, Workspace
@@ -214,9 +214,13 @@ def _update_errors(
 
 
 def _moves(connection: Connection, base_url: str) -> bool:
+    """Whether the requests would go to another server: an empty base URL means the
+    provider's own, so clearing one moves the key too."""
+
     def origin(url: str) -> tuple:
-        parts = urlsplit(url or connection.effective_base_url)
-        return parts.scheme, parts.hostname, parts.port
+        parts = urlsplit(url or DEFAULT_BASE_URLS.get(connection.kind, ""))
+        scheme = parts.scheme.lower()
+        return scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(scheme)
 
     return origin(base_url) != origin(connection.base_url)
 

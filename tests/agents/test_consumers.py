@@ -192,6 +192,9 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(conversat
     path, user = path_of(conversation), conversation.user
     assert socket_accepts(path, user) is True
     assert socket_accepts(path, user, origin="http://evil.example") is False
+    # The same host on another port or scheme is the same site, not the same origin.
+    assert socket_accepts(path, user, origin="http://localhost:9999") is False
+    assert socket_accepts(path, user, origin="https://localhost") is False
     assert socket_accepts(path, user, cookie=False) is False
 
 

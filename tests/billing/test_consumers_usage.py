@@ -112,6 +112,9 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(team):
     path = f"/ws/w/{team.workspace.slug}/usage/"
     assert socket_accepts(path, team.finance) is True
     assert socket_accepts(path, team.finance, origin="http://evil.example") is False
+    # The same host on another port or scheme is the same site, not the same origin.
+    assert socket_accepts(path, team.finance, origin="http://localhost:9999") is False
+    assert socket_accepts(path, team.finance, origin="https://localhost") is False
     assert socket_accepts(path, team.finance, cookie=False) is False
 
 

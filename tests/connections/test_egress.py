@@ -69,6 +69,34 @@ def test_a_stored_key_is_not_sent_to_a_new_server(team):
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_clearing_the_base_url_asks_for_the_key_again(team, settings, kind):
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    connection = services.connection_create(
+        workspace=team.workspace,
+        kind=kind,
+        name="Own server",
+        secret="sk-entered-for-my-own-server",
+        base_url="http://localhost:11434/v1",
+    )
+    # Empty means the provider's public default host: the key would go there.
+    with pytest.raises(ValidationError) as caught:
+        services.connection_update(connection=connection, name="Own server", base_url="")
+    assert "paste the key again" in caught.value.message_dict["secret"][0]
+    assert Connection.objects.get(pk=connection.pk).base_url == "http://localhost:11434/v1"
+
+
+def test_spelling_the_default_port_out_is_not_a_move(team):
+    connection = services.connection_create(
+        workspace=team.workspace, kind="openai", name="X", secret=OPENAI_KEY
+    )
+    services.connection_update(
+        connection=connection, name="X", base_url="https://api.openai.com:443/v1"
+    )
+    connection.refresh_from_db()
+    assert connection.base_url == "https://api.openai.com:443/v1"
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
 def test_a_name_that_turns_private_after_the_check_is_refused_at_connection(
     team, settings, fake_provider, monkeypatch, kind
 ):

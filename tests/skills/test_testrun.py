@@ -138,6 +138,9 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(skill, pa
     path = f"/ws/w/{skill.workspace.slug}/skills/{skill.pk}/test/"
     assert socket_accepts(path, paid_team.admin) is True
     assert socket_accepts(path, paid_team.admin, origin="http://evil.example") is False
+    # The same host on another port or scheme is the same site, not the same origin.
+    assert socket_accepts(path, paid_team.admin, origin="http://localhost:9999") is False
+    assert socket_accepts(path, paid_team.admin, origin="https://localhost") is False
     assert socket_accepts(path, paid_team.admin, cookie=False) is False
 
 

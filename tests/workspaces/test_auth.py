@@ -60,3 +60,37 @@ def test_behind_a_proxy_clients_at_other_addresses_are_not_locked_out(team, sett
     for _ in range(3):
         attempt_via_proxy(team.member.email, "wrong", "203.0.113.7")
     assert attempt_via_proxy(team.member.email, PASSWORD, "198.51.100.9").status_code == 302
+
+
+def test_one_address_trying_many_emails_is_held_back(team, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.TURNBOX_LOGIN_ADDRESS_FAILURE_LIMIT = 5
+    for number in range(5):
+        attempt(f"nobody{number}@example.com", "Summer2026!")
+    # Every email had fewer failures than the pair limit; the address had five.
+    response = attempt(team.admin.email, PASSWORD)
+    assert response.status_code == 429
+    assert "from your network, for several accounts" in response.content.decode()
+    assert attempt(team.admin.email, PASSWORD, address="198.51.100.9").status_code == 302
+
+
+def test_one_email_tried_from_many_addresses_is_held_back(team, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.TURNBOX_LOGIN_EMAIL_FAILURE_LIMIT = 5
+    for number in range(5):
+        attempt(team.member.email, "wrong", address=f"198.51.100.{number + 1}")
+    response = attempt(team.member.email, PASSWORD, address="192.0.2.50")
+    assert response.status_code == 429
+    assert "from several networks" in response.content.decode()
+    assert attempt(team.admin.email, PASSWORD, address="192.0.2.50").status_code == 302
+
+
+def test_the_wider_limits_forget_failures_after_the_cool_off(team, settings):
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    settings.TURNBOX_LOGIN_ADDRESS_FAILURE_LIMIT = 2
+    for number in range(2):
+        attempt(f"nobody{number}@example.com", "wrong")
+    AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME * 2)
+    assert attempt(team.admin.email, PASSWORD).status_code == 302
