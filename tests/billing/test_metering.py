@@ -17,7 +17,7 @@ from sandbox.models import Execution, SandboxSession
 from sandbox.session import open_session, run_to_end
 from sandbox.transfer import download_from_session, upload_to_session
 from tests.agents.conftest import give_pixelml
-from tests.billing.conftest import ended_session, make_turn
+from tests.billing.conftest import ended_session, make_turn, metered_session
 from tests.sandbox.engine import container_exists
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_image")]
@@ -32,7 +32,7 @@ def balance(workspace) -> Decimal:
 
 
 def test_a_session_that_runs_2_3_s_then_idles_5_s_is_charged_3_seconds(funded):
-    with open_session(workspace=funded.workspace, started_by=funded.member) as session:
+    with metered_session(funded.workspace, started_by=funded.member) as session:
         status = run_to_end(session.python("import time; time.sleep(2.3)"))
         time.sleep(5)
 
@@ -43,7 +43,7 @@ def test_a_session_that_runs_2_3_s_then_idles_5_s_is_charged_3_seconds(funded):
 
 
 def test_a_timed_out_execution_is_charged_up_to_its_limit_only(funded):
-    with open_session(workspace=funded.workspace) as session:
+    with metered_session(funded.workspace) as session:
         status = run_to_end(session.python("import time; time.sleep(30)", timeout=2))
 
     execution = Execution.objects.get(session=session.record)
@@ -55,7 +55,7 @@ def test_upload_and_download_time_is_charged_with_the_code(funded):
     drive_file_upload(
         workspace=funded.workspace, path="/data/in.csv", content=ContentFile(b"a,b\n1,2\n")
     )
-    with open_session(workspace=funded.workspace) as session:
+    with metered_session(funded.workspace) as session:
         upload_to_session(session, workspace=funded.workspace, drive_path="/data/in.csv")
         run_to_end(session.shell("cp in.csv out.csv"))
         download_from_session(
@@ -72,7 +72,7 @@ def test_a_workspace_without_credit_cannot_open_a_session(team):
     give_pixelml(team.workspace, team.admin, credits=Decimal("0"))
 
     with pytest.raises(OutOfCredit) as refused:
-        open_session(workspace=team.workspace).__enter__()
+        metered_session(team.workspace).__enter__()
 
     assert str(refused.value).startswith("This workspace has no credits left. A workspace admin")
     assert not SandboxSession.objects.exists()
@@ -83,7 +83,7 @@ def test_a_used_up_monthly_budget_stops_new_sessions(funded):
     session_charge(session_id=ended_session(funded.workspace, [3000]).pk)
 
     with pytest.raises(OutOfCredit, match="used its monthly budget of 3 credits"):
-        open_session(workspace=funded.workspace).__enter__()
+        metered_session(funded.workspace).__enter__()
 
 
 def test_sessions_without_a_workspace_are_neither_gated_nor_charged(team):
@@ -97,7 +97,7 @@ def test_sessions_without_a_workspace_are_neither_gated_nor_charged(team):
 def test_running_out_mid_session_stops_the_code_at_the_boundary(team):
     give_pixelml(team.workspace, team.admin, credits=Decimal("2"))
 
-    with open_session(workspace=team.workspace) as session:
+    with metered_session(team.workspace) as session:
         began = time.monotonic()
         status = run_to_end(session.python("import time; time.sleep(10); print('too far')"))
         took = time.monotonic() - began
@@ -112,10 +112,10 @@ def test_running_out_mid_session_stops_the_code_at_the_boundary(team):
 
 
 def test_an_agents_used_up_budget_stops_its_session(funded, agent):
-    agent_budget_set(agent=agent, monthly_budget=Decimal("2"))
+    agent_budget_set(agent_id=agent.pk, monthly_budget=Decimal("2"))
     turn = make_turn(agent, funded.member)
 
-    with open_session(workspace=funded.workspace) as session:
+    with metered_session(funded.workspace, agent_id=agent.pk) as session:
         turn.sandbox_session = session.record
         turn.save(update_fields=["sandbox_session"])
         status = run_to_end(session.python("import time; time.sleep(10)"))
@@ -131,7 +131,7 @@ def test_code_that_prints_without_a_pause_is_stopped_too(team):
     give_pixelml(team.workspace, team.admin, credits=Decimal("1"))
     code = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.01)"
 
-    with open_session(workspace=team.workspace) as session:
+    with metered_session(team.workspace) as session:
         began = time.monotonic()
         status = run_to_end(session.python(code))
 
