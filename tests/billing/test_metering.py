@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from django.core.files.base import ContentFile
 
-from billing.metering import OutOfCredit
+from billing.metering import Meter, OutOfCredit, budget_alerts, gated_meter
 from billing.models import BillingSettings, LedgerEntry
 from billing.selectors import account_check, account_of_workspace
 from billing.services import agent_budget_set, session_charge
 from drive.services import drive_file_upload
+from sandbox import services as sandbox_services
 from sandbox.models import Execution, SandboxSession
 from sandbox.session import open_session, run_to_end
 from sandbox.transfer import download_from_session, upload_to_session
@@ -138,3 +139,56 @@ def test_code_that_prints_without_a_pause_is_stopped_too(team):
     assert time.monotonic() - began < 2.5
     assert status["status"] == "killed" and "credit ran out" in status["message"]
     assert account_of_workspace(workspace=team.workspace).balance >= Decimal("-1")
+
+
+# -- the meter and the alerts from records alone ---------------------------------------------
+def open_with(workspace, durations: list[int]):
+    """An open session whose finished executions took these durations (ms)."""
+    session = sandbox_services.sandbox_session_create(
+        workspace=workspace, started_by=None, purpose="turn", runtime="runc", image="x", owner=""
+    )
+    for duration in durations:
+        execution = sandbox_services.execution_create(session=session, kind="python", source="x")
+        sandbox_services.execution_finish(execution=execution, status="ok", duration_ms=duration)
+    return session
+
+
+def test_the_meter_says_why_once_finished_and_running_time_reach_the_allowance(team):
+    give_pixelml(team.workspace, team.admin, credits=Decimal("5"))
+    session = open_with(team.workspace, [3000])
+    meter = Meter(workspace=team.workspace)
+
+    assert meter.stop_reason(session_id=session.pk, running_ms=1999) == ""
+    assert meter.stop_reason(session_id=session.pk, running_ms=2000).startswith(
+        "This workspace has no credits left."
+    )
+
+
+def test_the_meter_of_an_agent_stops_at_its_budget(funded, agent):
+    agent_budget_set(agent_id=agent.pk, monthly_budget=Decimal("2"))
+    session = open_with(funded.workspace, [1000])
+
+    with_agent = Meter(workspace=funded.workspace, agent_id=agent.pk)
+    without = Meter(workspace=funded.workspace)
+
+    assert "The agent Analyst has used its monthly" in with_agent.stop_reason(
+        session_id=session.pk, running_ms=1000
+    )
+    assert without.stop_reason(session_id=session.pk, running_ms=1000) == ""
+
+
+def test_a_gated_meter_is_refused_without_credit(team):
+    give_pixelml(team.workspace, team.admin, credits=Decimal("0"))
+    with pytest.raises(OutOfCredit, match="This workspace has no credits left"):
+        gated_meter(workspace=team.workspace)
+
+
+def test_budget_alerts_count_what_the_open_session_has_used(funded):
+    BillingSettings.objects.create(workspace=funded.workspace, monthly_budget=Decimal("10"))
+    session = open_with(funded.workspace, [7500])
+
+    assert budget_alerts(workspace=funded.workspace) == []
+    [alert] = budget_alerts(workspace=funded.workspace, session_id=session.pk)
+
+    assert alert.startswith("The workspace") and "80 %" in alert
+    sandbox_services.sandbox_session_end(session=session, reason="closed")
