@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import websockets
 from django.conf import settings
+
+from config.benchmarks import summary
 
 BENCH_EMAIL = "stream-bench@example.invalid"
 START_SECONDS = 60
@@ -54,17 +55,6 @@ def _run_in_own_loop(coroutine):
     # In a thread of its own: the caller may already run an event loop in this thread.
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
-
-
-def summary(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    return {
-        "count": len(ordered),
-        "p50": round(statistics.median(ordered), 2),
-        "p95": round(ordered[max(0, round(0.95 * len(ordered)) - 1)], 2),
-        "min": round(ordered[0], 2),
-        "max": round(ordered[-1], 2),
-    }
 
 
 def prepare() -> dict:

@@ -11,7 +11,6 @@ import contextlib
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from channels.db import database_sync_to_async as db
 from django.db import connections
@@ -21,9 +20,7 @@ from agents import services, tools
 from agents.models import Turn
 from agents.providers.base import ToolCallRequest
 from agents.selectors import agent_network_policy
-from billing.metering import OutOfCredit, session_gate
-from billing.selectors import billing_settings_of, credits_for, session_active_ms
-from billing.services import budget_alerts_check
+from billing.metering import Meter, OutOfCredit, budget_alerts, session_gate
 from connections.selectors import workspace_has_active_pixelml
 from drive import rules
 from drive.selectors import drive_file_get
@@ -101,6 +98,7 @@ class TurnSandbox:
                 workspace=conversation.workspace,
                 started_by=conversation.user,
                 purpose="turn",
+                meter=Meter(workspace=conversation.workspace, agent_id=conversation.agent_id),
                 **self.limits,
             )
             self._session = await self._stack.enter_async_context(opening)
@@ -152,9 +150,9 @@ class TurnSandbox:
     async def _budget_alerts(self, emit: Emit, log) -> None:
         """The 80 % alert of a monthly budget, once a month, where it happened."""
         conversation = self.turn.conversation
-        pending = await db(_session_pending)(self._session)
-        alerts = await db(budget_alerts_check)(
-            workspace=conversation.workspace, agent=conversation.agent, pending=pending
+        session_id = self._session.record.pk if self._session is not None else None
+        alerts = await db(budget_alerts)(
+            workspace=conversation.workspace, agent_id=conversation.agent_id, session_id=session_id
         )
         for alert in alerts:
             log.notice(alert)
@@ -338,15 +336,6 @@ def _unsavable(image: tools.Image, tried: int) -> str:
     if tried >= tools.MAX_SAVED_IMAGES:
         return f"at most {tools.MAX_SAVED_IMAGES} images are saved per call"
     return ""
-
-
-def _session_pending(session: AsyncSession | None):
-    """Credits the open session has used and not been charged yet."""
-    if session is None or session.session.closed:
-        return Decimal("0")
-    record = session.record
-    rate = billing_settings_of(workspace=record.workspace).credits_per_second
-    return credits_for(active_ms=session_active_ms(session=record), rate=rate)
 
 
 def _refused(message: str) -> ToolOutcome:

@@ -7,16 +7,14 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from billing import live
+        from billing import live, receivers
         from billing.models import LedgerEntry
-        from billing.services import sessions_unbilled_charge
         from sandbox.models import Execution
-        from sandbox.reaper import reaped
+        from sandbox.signals import reaped, session_closed
 
         post_save.connect(live.entry_saved, sender=LedgerEntry, dispatch_uid="billing-live")
         post_save.connect(
             live.execution_saved, sender=Execution, dispatch_uid="billing-live-executions"
         )
-        # After each reap (every process that runs sessions, now and then): the sessions
-        # it closed, and any a dead worker left uncharged, are charged.
-        reaped.connect(lambda **_: sessions_unbilled_charge(), weak=False, dispatch_uid="billing")
+        session_closed.connect(receivers.session_closed_charge, dispatch_uid="billing-charge")
+        reaped.connect(receivers.reaped_charge, dispatch_uid="billing")

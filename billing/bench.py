@@ -1,8 +1,8 @@
 """billing_bench: what metering costs a running sandbox and how fast sessions are charged.
 
-A metered execution asks ``Meter.exhausted`` every CREDIT_CHECK_SECONDS while it runs;
-that query reads the account and the usage of every other open session of the account,
-so its cost grows with them. The bench measures it with 0, 10 and 50 other open
+A metered execution asks ``Meter.stop_reason`` every sandbox.allowance.CHECK_SECONDS
+while it runs; that query reads the account and the usage of every other open session
+of the account, so its cost grows with them. The bench measures it with 0, 10 and 50 other open
 sessions, then the gate a session passes before it opens, then ``session_charge`` one
 session after another and, on PostgreSQL, from 8 threads at once.
 
@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test.utils import setup_databases, teardown_databases
 
-from agents.bench import summary
 from billing import metering, selectors, services
+from config.benchmarks import summary
 from connections.models import Kind
 from connections.services import connection_create, pixelml_key_issue
 from sandbox import services as sandbox_services
@@ -73,8 +73,8 @@ def _credit_check(workspace: Workspace, others: int, calls: int) -> dict:
     for _ in range(others):
         _session(workspace, close=False)
     meter = metering.Meter(workspace=workspace)
-    meter.session_id = _session(workspace, close=False).pk
-    return summary(_timed(lambda: meter.exhausted(running_ms=1500), calls))
+    session_id = _session(workspace, close=False).pk
+    return summary(_timed(lambda: meter.stop_reason(session_id=session_id, running_ms=1500), calls))
 
 
 def _charges(workspace: Workspace, calls: int) -> list[float]:

@@ -1,5 +1,8 @@
-"""Credit limits of running sessions: the gate before a session opens, and the check
-that stops an execution at the boundary.
+"""Credit limits of a turn's sessions, the one place their callers (an agent's turn, a
+skill's test run) ask: ``session_gate`` before a session opens, a ``Meter`` handed to
+the session that stops its code at the boundary (``gated_meter`` does both), and
+``budget_alerts`` after each piece of work. The charge itself follows the session's
+close (billing.receivers).
 
 A session may spend its allowance: the least of
   - the account's balance, minus what the account's other open sessions have used so
@@ -21,9 +24,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from agents.models import Turn
 from billing import selectors
 from billing.models import AgentBudget, BillingSettings, CreditAccount
+from billing.services import budget_alerts_check
 from connections.selectors import pixelml_connection
 from sandbox.containers import SandboxUnavailable
 from sandbox.models import Execution, SandboxSession
@@ -91,7 +94,7 @@ def _budget_limits(workspace: Workspace, agent_id: int | None, others) -> list:
     budget = AgentBudget.objects.filter(agent_id=agent_id).select_related("agent").first()
     if budget is not None:
         running = sum(cost for _, agent, cost in others if agent == agent_id)
-        used = selectors.month_usage(workspace=workspace, agent=budget.agent)
+        used = selectors.month_usage(workspace=workspace, agent_id=agent_id)
         limits.append(
             (
                 budget.monthly_budget - used - running,
@@ -115,8 +118,8 @@ def _others_usage(key_id: int, session_id) -> list[tuple[int, int | None, Decima
     for execution in Execution.objects.filter(session_id__in=ids):
         used[execution.session_id] += selectors.execution_charged_ms(execution=execution, now=now)
     agents = dict(
-        Turn.objects.filter(sandbox_session_id__in=ids).values_list(
-            "sandbox_session_id", "conversation__agent_id"
+        SandboxSession.objects.filter(pk__in=ids, turns__isnull=False).values_list(
+            "pk", "turns__conversation__agent_id"
         )
     )
     rates = dict(
@@ -138,35 +141,43 @@ def session_gate(*, workspace: Workspace, agent_id: int | None = None) -> None:
 
 
 class Meter:
-    """Watches one open session of a workspace: asked now and then during an execution,
-    says when its credit has run out."""
+    """Watches one open session of a workspace (and agent): asked now and then while its
+    code runs (sandbox.allowance.Meter), says when its credit has run out."""
 
     def __init__(self, *, workspace: Workspace, agent_id: int | None = None):
         self.workspace = workspace
         self.agent_id = agent_id
-        self.session_id = None
-        self.why = ""
 
-    def exhausted(self, *, running_ms: int) -> bool:
-        """True when the session's finished executions plus ``running_ms`` of the current
-        one have reached its allowance; ``why`` then says so."""
-        agent_id = self.agent_id or _turn_agent(self.session_id)
-        found = allowance(workspace=self.workspace, agent_id=agent_id, session_id=self.session_id)
+    def stop_reason(self, *, session_id, running_ms: int) -> str:
+        """Why the session must stop, once its finished executions plus ``running_ms``
+        of the current one have reached its allowance; "" until then."""
+        found = allowance(workspace=self.workspace, agent_id=self.agent_id, session_id=session_id)
         finished = Execution.objects.filter(
-            session_id=self.session_id, duration_ms__isnull=False
+            session_id=session_id, duration_ms__isnull=False
         ).values_list("duration_ms", flat=True)
         if (sum(finished) + running_ms) / 1000 < found.seconds():
-            return False
-        self.why = found.why
-        return True
+            return ""
+        return found.why
 
 
-def _turn_agent(session_id) -> int | None:
-    return (
-        Turn.objects.filter(sandbox_session_id=session_id)
-        .values_list("conversation__agent_id", flat=True)
-        .first()
-    )
+def gated_meter(*, workspace: Workspace, agent_id: int | None = None) -> Meter:
+    """The meter of a new session, once the gate let it open (else OutOfCredit)."""
+    session_gate(workspace=workspace, agent_id=agent_id)
+    return Meter(workspace=workspace, agent_id=agent_id)
+
+
+def budget_alerts(
+    *, workspace: Workspace, agent_id: int | None = None, session_id=None
+) -> list[str]:
+    """The 80 % alerts of the monthly budgets due now (billing.services), counting what
+    the open session ``session_id`` has used and not been charged yet."""
+    pending = Decimal("0")
+    session = SandboxSession.objects.filter(pk=session_id, status=SandboxSession.Status.OPEN)
+    if session_id is not None and (open_session := session.first()) is not None:
+        rate = selectors.billing_settings_of(workspace=workspace).credits_per_second
+        active_ms = selectors.session_active_ms(session=open_session)
+        pending = selectors.credits_for(active_ms=active_ms, rate=rate)
+    return budget_alerts_check(workspace=workspace, agent_id=agent_id, pending=pending)
 
 
 def _credits(value: Decimal) -> str:

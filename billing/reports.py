@@ -16,7 +16,6 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from agents.models import Turn
 from billing.models import LedgerEntry
 from billing.selectors import (
     billing_settings_of,
@@ -25,7 +24,7 @@ from billing.selectors import (
     workspace_balance,
 )
 from connections.models import Connection, Kind
-from sandbox.models import Execution, SandboxSession
+from sandbox.models import SandboxSession
 from workspaces.models import Workspace
 
 ZERO = Decimal("0")
@@ -213,61 +212,6 @@ def usage_report(*, workspace: Workspace, query: UsageQuery) -> UsageReport:
     )
 
 
-# --- One turn ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExecutionLine:
-    execution: Execution
-    # Its share of the charge before the session's rounding up to a whole second.
-    credits: Decimal
-
-
-@dataclass
-class TurnUsage:
-    turn: Turn
-    rate: Decimal
-    executions: list[ExecutionLine]
-    charges: list[LedgerEntry]
-
-    @property
-    def charged(self) -> Decimal:
-        return -sum((entry.amount for entry in self.charges), ZERO)
-
-    @property
-    def active_ms(self) -> int:
-        return sum(line.execution.duration_ms or 0 for line in self.executions)
-
-
-def turn_of_workspace(*, workspace: Workspace, pk) -> Turn | None:
-    return (
-        Turn.objects.select_related("conversation__agent", "conversation__user")
-        .filter(conversation__workspace=workspace, pk=pk)
-        .first()
-    )
-
-
-def turn_usage(*, workspace: Workspace, turn: Turn) -> TurnUsage:
-    charges = list(
-        LedgerEntry.objects.filter(
-            workspace=workspace, turn=turn, kind=LedgerEntry.Kind.USAGE
-        ).order_by("created_at", "id")
-    )
-    sessions = {entry.session_id for entry in charges if entry.session_id}
-    if turn.sandbox_session_id:
-        sessions.add(turn.sandbox_session_id)
-    # The rate the turn was charged at; before its charge, the workspace's current rate.
-    rate = next((entry.rate for entry in charges if entry.rate is not None), None)
-    if rate is None:
-        rate = billing_settings_of(workspace=workspace).credits_per_second
-    executions = Execution.objects.filter(session_id__in=sessions).order_by("started_at", "id")
-    lines = [
-        ExecutionLine(execution=e, credits=Decimal(e.duration_ms or 0) / 1000 * rate)
-        for e in executions
-    ]
-    return TurnUsage(turn=turn, rate=rate, executions=lines, charges=charges)
-
-
 # --- Live figures -----------------------------------------------------------------------
 
 
@@ -318,60 +262,6 @@ def _running(workspace: Workspace, now: datetime) -> tuple[Decimal, int]:
     rate = billing_settings_of(workspace=workspace).credits_per_second
     used = [session_active_ms(session=s, now=now) for s in open_sessions.only("pk")]
     return sum((credits_for(active_ms=ms, rate=rate) for ms in used), ZERO), len(used)
-
-
-# --- CSV ----------------------------------------------------------------------------------
-
-CSV_HEADER = ["group", "key", "label", "credits", "active_seconds", "sessions"]
-CHARGES_HEADER = [
-    "created_at", "idempotency_key", "agent", "person", "conversation", "turn",
-    "active_ms", "rate", "credits",
-]  # fmt: skip
-# A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def cell(text: str) -> str:
-    """Names come from people (agent names, conversation titles): never a formula."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def usage_csv_lines(*, workspace: Workspace, query: UsageQuery) -> Iterator[list[str]]:
-    """The report's table as CSV lines: a header, the rows, then a total line."""
-    yield CSV_HEADER
-    for row in usage_rows(workspace=workspace, query=query):
-        yield [
-            query.group, row.key, cell(row.label), plain(row.credits),
-            plain(row.active_seconds), str(row.sessions),
-        ]  # fmt: skip
-    totals = usage_totals(workspace=workspace, period=query.period)
-    yield [
-        "total", "", "Total", plain(totals.credits), plain(totals.active_seconds),
-        str(totals.sessions),
-    ]  # fmt: skip
-
-
-def charges_csv_lines(*, workspace: Workspace, period: Period) -> Iterator[list[str]]:
-    """Every usage charge of the period, one line each, read from the database in chunks."""
-    yield CHARGES_HEADER
-    entries = (
-        usage_entries(workspace=workspace, period=period)
-        .select_related("agent", "user", "turn__conversation__agent")
-        .order_by("created_at", "id")
-    )
-    for entry in entries.iterator(chunk_size=1000):
-        conversation = entry.turn.conversation if entry.turn else None
-        yield [
-            timezone.localtime(entry.created_at).isoformat(),
-            entry.idempotency_key,
-            cell(entry.agent.name if entry.agent else ""),
-            cell(entry.user.email if entry.user else ""),
-            cell(str(conversation) if conversation else ""),
-            str(entry.turn_id or ""),
-            str(entry.active_ms or 0),
-            plain(entry.rate) or "",
-            plain(-entry.amount),
-        ]
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,18 @@
+"""Reads of credits: balances, settings, what sessions used, and monthly budgets.
+
+Agents appear by id and through the ledger's and budgets' relations only: billing sits
+below the agents app and never imports it.
+"""
+
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from agents.models import Agent, Turn
 from billing.models import AgentBudget, BillingSettings, CreditAccount, LedgerEntry
 from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection
@@ -79,12 +85,9 @@ def credits_for(*, active_ms: int, rate: Decimal) -> Decimal:
     return math.ceil(active_ms / 1000) * rate
 
 
-def session_turn(*, session: SandboxSession) -> Turn | None:
-    return (
-        Turn.objects.filter(sandbox_session=session)
-        .select_related("conversation__agent", "conversation__user")
-        .first()
-    )
+def session_turn(*, session: SandboxSession):
+    """The turn the session ran for (with its conversation's agent and person), if any."""
+    return session.turns.select_related("conversation__agent", "conversation__user").first()
 
 
 def sessions_unbilled() -> QuerySet[SandboxSession]:
@@ -115,18 +118,19 @@ def month_start(now: datetime | None = None) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_usage(*, workspace: Workspace, agent: Agent | None = None) -> Decimal:
+def month_usage(*, workspace: Workspace, agent_id: int | None = None) -> Decimal:
     """Credits charged this calendar month (positive), to the workspace or one agent."""
     entries = LedgerEntry.objects.filter(
         workspace=workspace, kind=LedgerEntry.Kind.USAGE, created_at__gte=month_start()
     )
-    if agent is not None:
-        entries = entries.filter(agent=agent)
+    if agent_id is not None:
+        entries = entries.filter(agent_id=agent_id)
     return -(entries.aggregate(total=Sum("amount"))["total"] or Decimal("0"))
 
 
-def agent_budget_of(*, agent: Agent) -> AgentBudget | None:
-    return AgentBudget.objects.filter(agent=agent).first()
+def agent_budget_of(*, agent_id: int) -> AgentBudget | None:
+    """The agent's budget, with the agent (its name is in the alerts)."""
+    return AgentBudget.objects.filter(agent_id=agent_id).select_related("agent").first()
 
 
 def ledger_latest(*, workspace: Workspace, limit: int = 50) -> list[LedgerEntry]:
@@ -159,16 +163,16 @@ def workspace_budget_line(*, workspace: Workspace) -> BudgetLine:
     return BudgetLine(row.monthly_budget, month_usage(workspace=workspace), alerted)
 
 
-def agent_budget_lines(*, workspace: Workspace) -> list[tuple[Agent, BudgetLine]]:
+def agent_budget_lines(*, workspace: Workspace) -> list[tuple[models.Model, BudgetLine]]:
     """Every agent of the workspace with its budget (if any) and this month's usage."""
     budgets = {b.agent_id: b for b in AgentBudget.objects.filter(agent__workspace=workspace)}
     month = month_start().date()
     lines = []
-    for agent in Agent.objects.filter(workspace=workspace).order_by("name"):
+    for agent in workspace.agents.order_by("name"):
         budget = budgets.get(agent.pk)
         line = BudgetLine(
             budget.monthly_budget if budget else None,
-            month_usage(workspace=workspace, agent=agent),
+            month_usage(workspace=workspace, agent_id=agent.pk),
             budget is not None and budget.budget_alerted_month == month,
         )
         lines.append((agent, line))

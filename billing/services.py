@@ -15,7 +15,6 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from agents.models import Agent
 from billing import selectors
 from billing.models import AgentBudget, BillingSettings, CreditAccount, LedgerEntry
 from connections.models import PixelMLKey
@@ -161,7 +160,7 @@ def session_charge(*, session_id) -> LedgerEntry | None:
         )
         return None
     entry = _usage_write(session, connection.pixelml_key, active_ms)
-    budget_alerts_check(workspace=session.workspace, agent=entry.agent)
+    budget_alerts_check(workspace=session.workspace, agent_id=entry.agent_id)
     return entry
 
 
@@ -251,17 +250,17 @@ def billing_settings_update(
 
 
 @transaction.atomic
-def agent_budget_set(*, agent: Agent, monthly_budget: Decimal | None) -> AgentBudget | None:
+def agent_budget_set(*, agent_id: int, monthly_budget: Decimal | None) -> AgentBudget | None:
     """Sets an agent's monthly budget; None removes it."""
     if monthly_budget is None:
-        AgentBudget.objects.filter(agent=agent).delete()
+        AgentBudget.objects.filter(agent_id=agent_id).delete()
         return None
     if monthly_budget <= 0:
         raise ValidationError(
             {"monthly_budget": "A budget is a positive number of credits; leave it empty for none."}
         )
     budget, _ = AgentBudget.objects.select_for_update().get_or_create(
-        agent=agent, defaults={"monthly_budget": monthly_budget}
+        agent_id=agent_id, defaults={"monthly_budget": monthly_budget}
     )
     if budget.monthly_budget != monthly_budget:
         budget.monthly_budget, budget.budget_alerted_month = monthly_budget, None
@@ -273,7 +272,7 @@ ALERT_SHARE = Decimal("0.8")
 
 
 def budget_alerts_check(
-    *, workspace: Workspace, agent: Agent | None = None, pending: Decimal = Decimal("0")
+    *, workspace: Workspace, agent_id: int | None = None, pending: Decimal = Decimal("0")
 ) -> list[str]:
     """Gives the 80 % alert of the workspace's and the agent's monthly budgets, once per
     month each: records it, logs it, and returns its words (empty when none is due).
@@ -284,11 +283,11 @@ def budget_alerts_check(
         used = selectors.month_usage(workspace=workspace) + pending
         if _alert_due(settings_row, used):
             alerts.append(_alert_words(f"The workspace {workspace.name}", used, settings_row))
-    budget = selectors.agent_budget_of(agent=agent) if agent is not None else None
+    budget = selectors.agent_budget_of(agent_id=agent_id) if agent_id is not None else None
     if budget is not None:
-        used = selectors.month_usage(workspace=workspace, agent=agent) + pending
+        used = selectors.month_usage(workspace=workspace, agent_id=agent_id) + pending
         if _alert_due(budget, used):
-            alerts.append(_alert_words(f"The agent {agent.name}", used, budget))
+            alerts.append(_alert_words(f"The agent {budget.agent.name}", used, budget))
     for alert in alerts:
         logger.warning("Budget alert in workspace %s: %s", workspace.slug, alert)
     return alerts

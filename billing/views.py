@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from agents.models import Agent
 from billing import selectors, services
 from billing.forms import AgentBudgetForm, BillingSettingsForm, GrantForm
 from workspaces.access import admin_only, workspace_view
@@ -83,12 +82,12 @@ def rate_update(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_only
 def agent_budget(request: HttpRequest, pk: int) -> HttpResponse:
-    agent = get_object_or_404(Agent, pk=pk, workspace=request.workspace)
+    agent = get_object_or_404(request.workspace.agents, pk=pk)
     form = AgentBudgetForm(request.POST)
     if form.is_valid():
         try:
             services.agent_budget_set(
-                agent=agent, monthly_budget=form.cleaned_data["monthly_budget"]
+                agent_id=agent.pk, monthly_budget=form.cleaned_data["monthly_budget"]
             )
         except ValidationError as error:
             form.add_error(None, error)

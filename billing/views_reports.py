@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from billing import reports
+from billing import report_csv, reports, turn_usage
 from workspaces.access import workspace_view
 from workspaces.models import Role
 
@@ -50,10 +50,10 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
     workspace = request.workspace
     if request.GET.get("rows") == "charges":
-        lines = reports.charges_csv_lines(workspace=workspace, period=query.period)
+        lines = report_csv.charges_csv_lines(workspace=workspace, period=query.period)
         name = f"usage-{workspace.slug}-{query.period.since}-{query.period.until}-charges.csv"
     else:
-        lines = reports.usage_csv_lines(workspace=workspace, query=query)
+        lines = report_csv.usage_csv_lines(workspace=workspace, query=query)
         name = f"usage-{workspace.slug}-{query.period.since}-{query.period.until}-{query.group}.csv"
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
@@ -66,10 +66,10 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
 @report_view
 @require_GET
 def turn_detail(request: HttpRequest, pk) -> HttpResponse:
-    turn = reports.turn_of_workspace(workspace=request.workspace, pk=pk)
+    turn = turn_usage.turn_of_workspace(workspace=request.workspace, pk=pk)
     if turn is None:
         raise Http404("No such turn in this workspace.")
-    detail = reports.turn_usage(workspace=request.workspace, turn=turn)
+    detail = turn_usage.turn_usage(workspace=request.workspace, turn=turn)
     return render(request, "billing/turn_usage.html", {"detail": detail, "turn": turn})
 
 

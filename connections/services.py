@@ -10,7 +10,7 @@ from connections import crypto, egress, providers, selectors
 from connections.masking import mask_secret
 from connections.models import DEFAULT_BASE_URLS, Connection, Kind, PixelMLKey
 from connections.providers import CheckResult
-from sandbox.models import SandboxSession
+from connections.signals import pixelml_deleting
 from workspaces.models import User, Workspace
 
 PIXELML_KEY_PREFIX = "pxm_"
@@ -235,19 +235,13 @@ def _pixelml_edit_errors(secret: str, base_url: str, default_model: str) -> dict
 
 
 @transaction.atomic
-@transaction.atomic
 def connection_delete(*, connection: Connection) -> None:
-    """A PixelML connection stays while the workspace's sandboxes run: they are metered
-    against its key and charged to it when they end."""
+    """A PixelML connection stays while an app that uses it objects (connections.signals):
+    the workspace's running sandboxes are metered against its key and charged to it."""
     if connection.is_pixelml:
-        running = SandboxSession.objects.filter(
-            workspace_id=connection.workspace_id, status=SandboxSession.Status.OPEN
-        ).count()
-        if running:
-            raise ValidationError(
-                f"{running} sandbox session(s) of this workspace are running on this key. "
-                "Delete the connection once they have ended (a turn's sandbox ends with it)."
-            )
+        answers = pixelml_deleting.send(sender=Connection, connection=connection)
+        if refusals := [answer for _, answer in answers if answer]:
+            raise ValidationError(refusals)
     connection.delete()
 
 

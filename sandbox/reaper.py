@@ -3,14 +3,14 @@
 Each container and volume carries its owner (host/pid/start ticks) and creation time.
 On the owner's host a dead owner is certain; for a container another host made (a
 shared remote Docker host), only its age tells, past TURNBOX_SANDBOX_MAX_AGE_SECONDS.
-The records of reaped sessions are closed too, so billing sees how they ended.
+The records of reaped sessions are closed too, and every reap is announced
+(sandbox.signals.reaped) so that other apps see how they ended.
 """
 
 import logging
 import time
 
 from django.conf import settings
-from django.dispatch import Signal
 
 from sandbox import egress, services
 from sandbox.containers import (
@@ -21,12 +21,9 @@ from sandbox.containers import (
     owner_alive,
     remove_sandbox,
 )
+from sandbox.signals import reaped
 
 logger = logging.getLogger(__name__)
-
-# Sent after every reap, so other apps end their own records of dead processes (the
-# agents app ends turns whose process died).
-reaped = Signal()
 
 # A volume is made a moment before its container: younger ones may be mid-creation.
 VOLUME_GRACE_SECONDS = 120

@@ -7,7 +7,9 @@
 Python state and the files in /workspace last as long as the session; a new session
 never sees anything of an old one. The container goes away when the session closes,
 whatever ends it. Every execution is recorded with its duration as the host measured
-it, which is what billing charges.
+it, which is what billing charges. The engine knows nothing of credits: a caller that
+meters hands in a meter (sandbox.allowance), and every close is announced
+(sandbox.signals.session_closed).
 """
 
 import contextlib
@@ -18,19 +20,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from docker.errors import DockerException
-from requests.exceptions import RequestException
-
-from billing import metering
-from billing.services import session_charge
-from sandbox import egress, pool, services
+from sandbox import egress, pool, services, signals
+from sandbox.allowance import Checks, Meter
 from sandbox.channel import CLOSED, ChannelClosed
 from sandbox.containers import (
     NO_NETWORK_UNDER_GVISOR,
     Sandbox,
     SandboxUnavailable,
     Spec,
-    docker_client,
     network_runtime,
     owner_id,
     start_sandbox,
@@ -38,6 +35,7 @@ from sandbox.containers import (
 from sandbox.models import Execution, SandboxSession
 from sandbox.network import NetworkPolicy
 from sandbox.outcome import INTERRUPTED, KILLED, RUNNING, Outcome
+from sandbox.session_network import network_blocked, network_give
 from workspaces.models import User, Workspace
 
 logger = logging.getLogger(__name__)
@@ -45,9 +43,6 @@ logger = logging.getLogger(__name__)
 # How long a bridge may take to report after a hard kill before the sandbox is replaced.
 KILL_REPORT_SECONDS = 5
 KERNEL_RESTART_SECONDS = 60
-# How often a metered execution checks its credit: it stops within about this much of
-# the boundary (plus the kill's own delay).
-CREDIT_CHECK_SECONDS = 0.25
 
 
 class SessionError(RuntimeError):
@@ -65,7 +60,7 @@ class Session:
         record: SandboxSession,
         spec: Spec,
         network: NetworkPolicy | None = None,
-        meter: metering.Meter | None = None,
+        meter: Meter | None = None,
     ):
         self.record = record
         self.meter = meter
@@ -93,13 +88,12 @@ class Session:
         purpose: str = "",
         runtime: str | None = None,
         network: NetworkPolicy | None = None,
+        meter: Meter | None = None,
         **limits,
     ) -> "Session":
+        """Opens a session; ``meter``, when given, may stop its code (the caller has
+        already decided that the session may open at all)."""
         network = network or NetworkPolicy.none()
-        meter = None
-        if workspace is not None:  # metered: operator runs and benchmarks have no workspace
-            metering.session_gate(workspace=workspace)
-            meter = metering.Meter(workspace=workspace)
         if network.enabled and runtime == "runsc":
             # Asked for by name: the operator's setting would not change the answer.
             raise SandboxUnavailable(
@@ -120,8 +114,6 @@ class Session:
             owner=owner_id(),
             network=network.as_json(),
         )
-        if meter is not None:
-            meter.session_id = record.pk
         session = cls(record=record, spec=spec, network=network, meter=meter)
         try:
             session._ensure_sandbox()
@@ -215,13 +207,12 @@ class Session:
 
     def _stream(self, sandbox: Sandbox, events, outcome: Outcome, started: float):
         phase, deadline = RUNNING, started + outcome.timeout
-        next_check = started if self.meter else float("inf")
+        checks = Checks(self.meter, started)
         while True:
-            if time.monotonic() >= next_check:  # also while output streams without a pause
-                next_check = time.monotonic() + CREDIT_CHECK_SECONDS
+            if checks.due():  # also while output streams without a pause
                 self._check_credit(started)
             try:
-                event = events.get(timeout=max(min(deadline, next_check) - time.monotonic(), 0))
+                event = events.get(timeout=max(min(deadline, checks.next) - time.monotonic(), 0))
             except queue.Empty:
                 if time.monotonic() < deadline:
                     continue  # time for a credit check, not the deadline
@@ -247,12 +238,12 @@ class Session:
             return
         running_ms = round((time.monotonic() - started) * 1000)
         try:
-            exhausted = self.meter.exhausted(running_ms=running_ms)
+            why = self.meter.stop_reason(session_id=self.record.pk, running_ms=running_ms)
         except Exception:  # the database is away: the charge at the close still counts
             logger.exception("The credit check of session %s failed.", self.record.pk)
             return
-        if exhausted:
-            self.out_of_credit = self.meter.why
+        if why:
+            self.out_of_credit = why
             logger.info("Session %s ran out of credit.", self.record.pk)
             self.stop()
 
@@ -322,49 +313,12 @@ class Session:
         return sandbox
 
     def _give_network(self, sandbox: Sandbox) -> None:
-        """Hands the session's policy to the proxy before any code runs in the sandbox."""
-        if sandbox.link is None:
-            return
-        try:
-            self._proxies.add(sandbox.link.proxy_id)
-            egress.watch(client=docker_client(), link=sandbox.link, session_id=str(self.record.id))
-            egress.assign(
-                client=docker_client(),
-                link=sandbox.link,
-                policy=self.network,
-                session_id=str(self.record.id),
-            )
-        except egress.ProxyGone:
-            raise
-        except (egress.EgressUnavailable, DockerException, RequestException) as exc:
-            message = f"The sandbox's network policy could not be set: {exc}"
-            raise SandboxUnavailable(message) from exc
+        network_give(sandbox, record=self.record, policy=self.network, proxies=self._proxies)
 
     def _network_blocked(
         self, sandbox: Sandbox, execution: Execution | None, *, last: bool = False
     ) -> list[egress.Attempt]:
-        """Records what the proxy decided for this sandbox since the last look; returns the
-        refusals, which the caller and the model are told about."""
-        if sandbox.link is None:
-            return []
-        # Never raises: the execution is finished and the sandbox removed whatever happens.
-        try:
-            attempts = egress.collect(
-                client=docker_client(), link=sandbox.link, session_id=str(self.record.id), last=last
-            )
-        except Exception:
-            logger.warning(
-                "Could not read the egress proxy's records of %s.", sandbox.name, exc_info=True
-            )
-            return []
-        if attempts:
-            try:
-                services.network_attempts_record(
-                    session=self.record, execution=execution, attempts=attempts
-                )
-            except Exception:
-                logger.exception("The network records of session %s were lost.", self.record.pk)
-        return [attempt for attempt in attempts if attempt.blocked]
+        return network_blocked(sandbox, record=self.record, execution=execution, last=last)
 
     def _lose_sandbox(self, outcome: Outcome, why: str) -> None:
         # Under gVisor the memory limit stops the whole sandbox, not just one process.
@@ -396,15 +350,17 @@ class Session:
             # Also when the sandbox was lost on the way, or its last records unreadable.
             egress.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
             services.sandbox_session_end(session=self.record, reason=reason)
-            self._charge()
+            self._announce_close()
 
-    def _charge(self) -> None:
-        if self.record.workspace_id is None:
-            return
-        try:
-            session_charge(session_id=self.record.pk)
-        except Exception:  # never breaks the close: reconciliation charges it later
-            logger.exception("Session %s could not be charged at its close.", self.record.pk)
+    def _announce_close(self) -> None:
+        # A failing receiver never breaks the close (billing's charge is reconciled later).
+        answers = signals.session_closed.send_robust(sender=Session, session=self.record)
+        for receiver, answer in answers:
+            if isinstance(answer, Exception):
+                logger.error(
+                    "%r failed at the close of session %s.", receiver, self.record.pk,
+                    exc_info=answer,
+                )  # fmt: skip
 
     def __enter__(self) -> "Session":
         return self

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from channels.db import database_sync_to_async as db
 from django.db import connections
 
+from billing.metering import gated_meter
 from connections.selectors import workspace_has_active_pixelml
 from sandbox.aio import AsyncSession, open_session_async
 from sandbox.containers import WORKDIR
@@ -50,6 +51,7 @@ async def skill_test_run(
     options = {"timeout": maximums.timeout_seconds, "memory_mb": maximums.memory_mb}
     await emit("starting", path=path, version=version.number)
     try:
+        options["meter"] = await db(gated_meter)(workspace=workspace)
         async with open_session_async(
             workspace=workspace, started_by=user, purpose=PURPOSE, **options
         ) as session:

@@ -7,8 +7,10 @@ from decimal import Decimal
 import pytest
 
 from agents.models import Agent, Conversation, Turn
+from billing.metering import gated_meter
 from sandbox import services as sandbox_services
 from sandbox.models import Execution, SandboxSession
+from sandbox.session import open_session
 from tests.agents.conftest import give_pixelml
 from tests.sandbox.conftest import docker_engine, egress_proxy_image, sandbox_image  # noqa: F401
 
@@ -47,3 +49,10 @@ def ended_session(
 def make_turn(agent: Agent, user) -> Turn:
     conversation = Conversation.objects.create(workspace=agent.workspace, agent=agent, user=user)
     return Turn.objects.create(conversation=conversation, index=0, user_message="run it")
+
+
+def metered_session(workspace, *, agent_id=None, **options):
+    """A session opened the way a turn opens one: past the credit gate (OutOfCredit here,
+    before anything opens), with the meter that stops its code at the boundary."""
+    meter = gated_meter(workspace=workspace, agent_id=agent_id)
+    return open_session(workspace=workspace, meter=meter, **options)

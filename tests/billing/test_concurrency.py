@@ -8,9 +8,9 @@ import pytest
 from billing.models import LedgerEntry
 from billing.selectors import account_check, account_entries_sum, account_of_workspace
 from billing.services import credit_grant, session_charge
-from sandbox.session import open_session, run_to_end
+from sandbox.session import run_to_end
 from tests.agents.conftest import give_pixelml
-from tests.billing.conftest import ended_session
+from tests.billing.conftest import ended_session, metered_session
 from tests.conftest import postgres_only, run_at_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), postgres_only]
@@ -77,7 +77,7 @@ def test_sessions_sharing_an_account_stop_together_when_the_credit_is_gone(team)
 
     def sleeper(name: str):
         def run() -> None:
-            with open_session(workspace=team.workspace) as session:
+            with metered_session(team.workspace) as session:
                 began = time.monotonic()
                 status = run_to_end(session.python("import time; time.sleep(10)"))
                 took[name] = (status, time.monotonic() - began)

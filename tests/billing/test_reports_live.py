@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from agents import services
 from agents.turns import turn_execute
-from billing import reports
+from billing import reports, turn_usage
 from billing.models import BillingSettings, LedgerEntry
 from tests.billing.usage_helpers import conversation_of, paid
 from tests.conftest import run_in_new_loop
@@ -52,6 +52,6 @@ def test_usage_events_count_credits_at_the_rate_and_match_the_charge(team):
     query = reports.UsageQuery(period=reports.Period(since=today, until=today), group="day")
     report = reports.usage_report(workspace=paid_team.workspace, query=query)
     assert report.totals.credits == -charge.amount
-    detail = reports.turn_usage(workspace=paid_team.workspace, turn=turn)
+    detail = turn_usage.turn_usage(workspace=paid_team.workspace, turn=turn)
     assert [line.execution.kind for line in detail.executions] == ["python", "shell"]
     assert detail.active_ms == charge.active_ms

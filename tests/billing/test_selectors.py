@@ -63,7 +63,7 @@ def test_the_latest_entries_are_the_workspaces_own_accounts(funded, other_team):
 
 
 def test_budget_lines_show_every_agent_with_its_months_usage(funded, agent):
-    agent_budget_set(agent=agent, monthly_budget=Decimal("10"))
+    agent_budget_set(agent_id=agent.pk, monthly_budget=Decimal("10"))
     turn = make_turn(agent, funded.member)
     session_charge(session_id=ended_session(funded.workspace, [2500], turn=turn).pk)
 

@@ -235,17 +235,17 @@ def test_the_80_percent_alert_is_given_once_a_month_and_recorded(funded, agent):
 
 
 def test_an_agents_alert_counts_only_that_agents_usage_and_a_charge_gives_it(funded, agent, caplog):
-    services.agent_budget_set(agent=agent, monthly_budget=Decimal("5"))
+    services.agent_budget_set(agent_id=agent.pk, monthly_budget=Decimal("5"))
     ended_other = ended_session(funded.workspace, [9000])
     services.session_charge(session_id=ended_other.pk)
-    assert services.budget_alerts_check(workspace=funded.workspace, agent=agent) == []
+    assert services.budget_alerts_check(workspace=funded.workspace, agent_id=agent.pk) == []
 
     turn = make_turn(agent, funded.member)
     services.session_charge(session_id=ended_session(funded.workspace, [4000], turn=turn).pk)
 
     assert "The agent Analyst has used 80 % of its monthly budget (4 of 5" in caplog.text
     assert AgentBudget.objects.get(agent=agent).budget_alerted_month == month_start().date()
-    assert services.budget_alerts_check(workspace=funded.workspace, agent=agent) == []
+    assert services.budget_alerts_check(workspace=funded.workspace, agent_id=agent.pk) == []
 
 
 def test_a_changed_budget_gets_its_own_alert(funded):
@@ -270,5 +270,5 @@ def test_it_refuses_a_negative_rate_or_budget(funded, agent):
         )
     assert set(refused.value.message_dict) == {"credits_per_second", "monthly_budget"}
     with pytest.raises(ValidationError, match="positive"):
-        services.agent_budget_set(agent=agent, monthly_budget=Decimal("-3"))
+        services.agent_budget_set(agent_id=agent.pk, monthly_budget=Decimal("-3"))
     assert not BillingSettings.objects.exists() and not AgentBudget.objects.exists()

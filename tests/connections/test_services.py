@@ -4,6 +4,7 @@ from django.http import Http404
 
 from connections import selectors, services
 from connections.models import Connection
+from connections.signals import pixelml_deleting
 from tests.connections.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
 
@@ -199,3 +200,39 @@ def test_a_pixelml_connection_takes_only_a_new_name(team, issued_key):
     connection.refresh_from_db()
     assert connection.name == "Billing"
     assert selectors.connection_secret(connection=connection) == key
+
+
+@pytest.fixture
+def objecting():
+    """An app that objects to PixelML deletes while it is connected."""
+    asked = []
+
+    def objection(*, connection, **_) -> str:
+        asked.append(connection)
+        return "Its sessions still run on this key."
+
+    pixelml_deleting.connect(objection, dispatch_uid="test-objection")
+    yield asked
+    pixelml_deleting.disconnect(dispatch_uid="test-objection")
+
+
+def test_a_pixelml_connection_stays_while_an_app_objects(team, issued_key, objecting):
+    pixelml = services.connection_create(
+        workspace=team.workspace, kind="pixelml", name="PixelML", secret=issued_key[1]
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        services.connection_delete(connection=pixelml)
+
+    assert refused.value.messages == ["Its sessions still run on this key."]
+    assert objecting == [pixelml] and Connection.objects.filter(pk=pixelml.pk).exists()
+
+
+def test_other_connections_are_deleted_without_asking(team, objecting):
+    created = services.connection_create(
+        workspace=team.workspace, kind="openai", name="OpenAI", secret=OPENAI_KEY
+    )
+
+    services.connection_delete(connection=created)
+
+    assert objecting == [] and not Connection.objects.exists()

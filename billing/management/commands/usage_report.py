@@ -7,7 +7,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import reports
+from billing import report_csv, reports
 from workspaces.models import Workspace
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             raise CommandError(" ".join(error.messages)) from None
         if options["format"] == "csv":
             writer = csv.writer(self.stdout, lineterminator="\n")
-            for line in reports.usage_csv_lines(workspace=workspace, query=query):
+            for line in report_csv.usage_csv_lines(workspace=workspace, query=query):
                 writer.writerow(line)
         else:
             self.stdout.write(json.dumps(_as_json(workspace, query), indent=2))

@@ -1,0 +1,25 @@
+"""How billing hears of the sandbox engine, which does not know it: a session is
+charged when its close is announced, and after each reap (in every process that runs
+sessions, now and then) the sessions it closed, and any a dead worker left uncharged,
+are charged. A charge is written once whoever asks (billing.services.session_charge)."""
+
+import logging
+
+from billing.services import session_charge, sessions_unbilled_charge
+
+logger = logging.getLogger(__name__)
+
+
+def session_closed_charge(*, session, **_) -> None:
+    """Charges a session as it closes; never raises into the close: a charge that
+    fails here is made by the next reconciliation."""
+    if session.workspace_id is None:  # operator runs and benchmarks are not charged
+        return
+    try:
+        session_charge(session_id=session.pk)
+    except Exception:
+        logger.exception("Session %s could not be charged at its close.", session.pk)
+
+
+def reaped_charge(**_) -> None:
+    sessions_unbilled_charge()
