@@ -12,6 +12,7 @@ from agents import services
 from agents.models import Agent, Turn
 from agents.sandboxes import TurnSandbox
 from agents.tools import registry
+from agents.tools.code import PYTHON
 from agents.tools.output import OutputLog
 from agents.tools.types import ToolCallRequest, ToolOutcome, ToolRun
 from drive.models import DriveFile
@@ -46,7 +47,7 @@ def new_turn(conversation) -> Turn:
 
 
 def python(code: str, **arguments) -> ToolCallRequest:
-    return ToolCallRequest(id="call", name=code.PYTHON, arguments={"code": code, **arguments})
+    return ToolCallRequest(id="call", name=PYTHON, arguments={"code": code, **arguments})
 
 
 def run_calls(turn: Turn, *calls: ToolCallRequest) -> tuple[list[ToolOutcome], Sink]:
