@@ -196,7 +196,7 @@ class ToolCall(models.Model):
     arguments = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     # What the browser shows again after a reload: [{"type": "stdout"|"stderr"|"image"|
-    # "file"|"notice", ...}], merged and capped (agents.tools.OutputLog).
+    # "file"|"notice", ...}], merged and capped (agents.tools.output.OutputLog).
     output = models.JSONField(default=list, blank=True)
     # What the model was told.
     result = models.TextField(blank=True)

@@ -1,53 +1,33 @@
 """A turn's sandbox: opened at the first code tool call, closed when the turn ends.
 
-``TurnSandbox.run_tool`` runs one code tool call, streams what the browser shows
-through ``emit``, and returns what the model and the records keep.
+``TurnSandbox`` holds the session for the turn: whether code may run at all, the
+limits it runs under, the credit gate before each use and the budget alert after.
+The tools that use it (agents/tools/execute.py, agents/tools/files.py) get it through
+``TurnSandbox.use``.
 """
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import io
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async as db
-from django.db import connections
-from django.urls import reverse
 
-from agents import services, tools
+from agents import services
 from agents.models import Turn
-from agents.providers.base import ToolCallRequest
 from agents.selectors import agent_network_policy
+from agents.tools.types import Emit, ToolOutcome, ToolRun, refused
 from billing.metering import Meter, OutOfCredit, budget_alerts, session_gate
 from connections.selectors import workspace_has_active_pixelml
-from drive import rules
-from drive.selectors import drive_file_get
-from drive.services import DriveError, FileExistsInDrive, drive_file_upload
 from sandbox.aio import AsyncSession, open_session_async
 from sandbox.models import Execution
 from sandbox.selectors import sandbox_maximums, workspace_network_policy
-from sandbox.transfer import download_from_session, upload_to_session
 
-Emit = Callable[..., Awaitable[None]]
+Work = Callable[[AsyncSession], Awaitable[ToolOutcome]]
 NO_PIXELML = (
     "Code execution is not available: this workspace has no active PixelML connection. "
     "A workspace admin adds one under Connections."
 )
 AGENT_OFF = "Code execution is switched off for this agent."
-# Names tried for one saved image: chart-…-1.png, then chart-…-1-2.png, and so on.
-IMAGE_NAME_ATTEMPTS = 50
-
-
-@dataclass
-class ToolOutcome:
-    status: str
-    result: str
-    message: str = ""
-    log: tools.OutputLog = field(default_factory=tools.OutputLog)
-    execution_id: int | None = None
-    duration_ms: int | None = None
 
 
 class TurnSandbox:
@@ -108,24 +88,15 @@ class TurnSandbox:
     async def close(self) -> None:
         await asyncio.shield(self._stack.aclose())
 
-    # -- tools ----------------------------------------------------------------------------
-    async def run_tool(
-        self, call: ToolCallRequest, *, emit: Emit, log: tools.OutputLog
-    ) -> ToolOutcome:
-        """``log`` collects what the browser was shown, also when the call is cancelled."""
-        outcome = await self._run_tool(call, emit, log)
-        outcome.log = log
-        return outcome
-
-    async def _run_tool(self, call: ToolCallRequest, emit: Emit, log) -> ToolOutcome:
-        if call.arguments_error:
-            return _refused(f"The arguments were not valid: {call.arguments_error}")
-        if call.name not in tools.CODE_TOOLS:
-            return _refused(f"There is no tool named {call.name!r}.")
+    # -- use by the tools -----------------------------------------------------------------
+    async def use(self, run: ToolRun, work: Work) -> ToolOutcome:
+        """Runs ``work`` with the turn's session, opened on first use: refused when code
+        may not run here or the credit is out; the budget alert is checked after."""
+        emit, log = run.emit, run.log
         if not self.allowed:
             log.notice(self.refusal)
             await emit("notice", text=self.refusal)
-            return _refused(self.refusal)
+            return refused(self.refusal)
         try:
             await db(self._credit_gate)()
             session = await self.session()
@@ -134,12 +105,13 @@ class TurnSandbox:
             return await _notice_refusal(str(error), emit, log)
         except Exception as error:
             return await _notice_refusal(f"The sandbox could not start: {error}", emit, log)
-        if call.name in (tools.PYTHON, tools.SHELL):
-            outcome = await self._execute(session, call, emit, log)
-        else:
-            outcome = await self._transfer(session, call, emit, log)
+        outcome = await work(session)
         await self._budget_alerts(emit, log)
         return outcome
+
+    async def last_execution_id(self) -> int | None:
+        """The session's latest execution: the one the call just ran."""
+        return await db(_last_execution)(self._session.record.pk)
 
     def _credit_gate(self) -> None:
         conversation = self.turn.conversation
@@ -158,167 +130,11 @@ class TurnSandbox:
             log.notice(alert)
             await emit("notice", text=alert)
 
-    async def _execute(self, session: AsyncSession, call: ToolCallRequest, emit: Emit, log):
-        kind, key = (
-            (tools.PYTHON, "code") if call.name == tools.PYTHON else (tools.SHELL, "command")
-        )
-        source = call.arguments.get(key)
-        if not isinstance(source, str) or not source.strip():
-            return _refused(f"{call.name} needs a non-empty {key!r} string.")
-        folder = call.arguments.get("save_images_to") if kind == tools.PYTHON else None
-        summary = tools.ExecutionSummary(keep_images=folder is not None)
-        outcome = ToolOutcome(status="error", result="", log=log)
-        run = session.python if kind == tools.PYTHON else session.shell
-        try:
-            async for event in run(source):
-                summary.add(event)
-                await _show(event, outcome.log, emit)
-        finally:
-            self.active_ms += summary.status.get("duration_ms", 0)
-        if not session.session.closed:  # closed when its credit ran out
-            summary.files = await tools.files_changed(session.session.sandbox.container)
-        if folder is not None:
-            await self._save_images(summary, folder, emit, log)
-        return await self._finish(outcome, summary, kind, session, emit)
-
-    async def _finish(self, outcome, summary, kind, session, emit: Emit) -> ToolOutcome:
-        status = summary.status
-        outcome.status = status.get("status", "error")
-        outcome.message = status.get("message", "")
-        outcome.duration_ms = status.get("duration_ms")
-        outcome.result = tools.execution_result(summary, kind=kind, network_off=self.network_off)
-        if notice := tools.network_off_notice(summary, network_off=self.network_off):
-            outcome.log.notice(notice)
-            await emit("notice", text=notice)
-        # The one place blocked network attempts are told: the status message names them.
-        if outcome.message:  # shown live with tool_finished; kept for the history
-            outcome.log.notice(outcome.message)
-        outcome.execution_id = await db(_last_execution)(session.record.pk)
-        return outcome
-
-    async def _transfer(self, session: AsyncSession, call: ToolCallRequest, emit: Emit, log):
-        args, workspace = call.arguments, self.turn.conversation.workspace
-        if call.name == tools.UPLOAD:
-            missing = [k for k in ("drive_path",) if not isinstance(args.get(k), str)]
-        else:
-            missing = [
-                k for k in ("sandbox_path", "drive_path") if not isinstance(args.get(k), str)
-            ]
-        if missing:
-            return _refused(f"{call.name} needs {', '.join(missing)} (a string).")
-        event = await asyncio.to_thread(_own_connections, self._transfer_sync, session, call)
-        self.active_ms += event.get("duration_ms", 0)
-        outcome = ToolOutcome(
-            status=event.get("status", "error"),
-            result=tools.transfer_result(event),
-            message=event.get("message", ""),
-            duration_ms=event.get("duration_ms"),
-            log=log,
-        )
-        outcome.log.notice(outcome.message)
-        await emit("notice", text=outcome.message)
-        if call.name == tools.DOWNLOAD and outcome.status == "ok":
-            url = await db(_drive_url)(workspace, event["path"])
-            outcome.log.file(event["path"], url)
-            await emit("file", path=event["path"], url=url)
-        outcome.execution_id = await db(_last_execution)(session.record.pk)
-        return outcome
-
-    # -- images to Drive ------------------------------------------------------------------
-    async def _save_images(self, summary: tools.ExecutionSummary, folder, emit: Emit, log):
-        """Saves the PNG and JPEG images the code showed in a Drive folder, each under a
-        new name; the model is told each one's path, or why it was not saved."""
-        try:
-            folder = rules.normalize_folder(folder)
-        except rules.PathError as error:
-            for image in summary.images:
-                image.data = ""
-            message = f"The images were not saved: save_images_to is not a Drive folder ({error})"
-            summary.notices.append(message)
-            await _notice(message, emit, log)
-            return
-        if not summary.images:
-            summary.notices.append(f"The code showed no image, so nothing was saved to {folder}.")
-            return
-        refusals: list[str] = []
-        tried = 0
-        for image in summary.images:
-            if reason := _unsavable(image, tried):
-                image.not_saved = reason
-            else:
-                tried += 1
-                await self._save_image(image, folder, emit, log)
-            image.data = ""
-            if image.not_saved and image.not_saved not in refusals:
-                refusals.append(image.not_saved)
-        for reason in refusals:
-            await _notice(f"An image was not saved to Drive: {reason}", emit, log)
-
-    async def _save_image(self, image: tools.Image, folder: str, emit: Emit, log) -> None:
-        self.images_saved += 1  # numbered through the turn: names stay unique across calls
-        stem = f"{folder}chart-{self.turn.pk.hex[:8]}-{self.images_saved}"
-        extension = tools.SAVED_IMAGE_TYPES[image.mime]
-        try:
-            saved = await asyncio.to_thread(
-                _own_connections, self._store_image, image, stem, extension
-            )
-        except DriveError as error:
-            image.not_saved = str(error).rstrip(".")
-            return
-        except Exception as error:  # storage or database trouble: the turn goes on
-            image.not_saved = f"Drive could not store it ({type(error).__name__})"
-            return
-        image.drive_path = saved.path
-        url = _file_url(self.turn.conversation.workspace, saved)
-        log.file(saved.path, url)
-        await emit("file", path=saved.path, url=url)
-
-    def _store_image(self, image: tools.Image, stem: str, extension: str):
-        conversation = self.turn.conversation
-        try:
-            content = base64.b64decode("".join(image.data.split()), validate=True)
-        except (binascii.Error, ValueError):
-            raise DriveError("the image's data is not valid base64") from None
-        for attempt in range(1, IMAGE_NAME_ATTEMPTS + 1):
-            path = f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}"
-            try:  # refused before anything is stored when the name is taken
-                return drive_file_upload(
-                    workspace=conversation.workspace,
-                    path=path,
-                    content=io.BytesIO(content),
-                    uploaded_by=conversation.user,
-                )
-            except FileExistsInDrive:
-                continue
-        raise DriveError(f"every name like {stem}.{extension} is taken")
-
-    def _transfer_sync(self, session: AsyncSession, call: ToolCallRequest) -> dict:
-        args, conversation = call.arguments, self.turn.conversation
-        if call.name == tools.UPLOAD:
-            return upload_to_session(
-                session.session,
-                workspace=conversation.workspace,
-                drive_path=args["drive_path"],
-                sandbox_path=args.get("sandbox_path") or None,
-            )
-        return download_from_session(
-            session.session,
-            workspace=conversation.workspace,
-            sandbox_path=args["sandbox_path"],
-            drive_path=args["drive_path"],
-            replace=args.get("replace") is True,
-            user=conversation.user,
-        )
-
 
 async def _notice_refusal(message: str, emit: Emit, log) -> ToolOutcome:
-    await _notice(message, emit, log)
-    return _refused(message)
-
-
-async def _notice(message: str, emit: Emit, log) -> None:
     log.notice(message)
     await emit("notice", text=message)
+    return refused(message)
 
 
 def _network_off(network, workspace) -> str:
@@ -330,50 +146,6 @@ def _network_off(network, workspace) -> str:
     return "this workspace"
 
 
-def _unsavable(image: tools.Image, tried: int) -> str:
-    if image.mime not in tools.SAVED_IMAGE_TYPES:
-        return "only PNG and JPEG images are saved (SVG can carry script)"
-    if tried >= tools.MAX_SAVED_IMAGES:
-        return f"at most {tools.MAX_SAVED_IMAGES} images are saved per call"
-    return ""
-
-
-def _refused(message: str) -> ToolOutcome:
-    return ToolOutcome(status="error", result=f"status: error\n{message}", message=message)
-
-
-async def _show(event: dict, log: tools.OutputLog, emit: Emit) -> None:
-    """Forwards one sandbox event to the browser and keeps it for the history."""
-    kind = event.get("type")
-    if kind in ("stdout", "stderr"):
-        log.text(kind, event.get("text", ""))
-        await emit(kind, text=event.get("text", ""))
-    elif kind == "error":
-        text = "\n".join(event.get("traceback") or [f"{event.get('ename')}: {event.get('evalue')}"])
-        log.text("stderr", text + "\n")
-        await emit("stderr", text=text + "\n")
-    elif kind in ("display", "result"):
-        await _show_display(event.get("data") or {}, log, emit)
-    # network_blocked events are not shown one by one: hostile code can cause thousands,
-    # and the execution's status message names them (see _finish).
-
-
-async def _show_display(data: dict, log: tools.OutputLog, emit: Emit) -> None:
-    if not isinstance(data, dict):
-        data = {"text/plain": str(data)}
-    mime = next((m for m in tools.IMAGE_MIMES if m in data), None)
-    if mime:
-        log.image(mime, data[mime])
-        await emit("display", mime=mime, data=data[mime])
-    elif "text/html" in data:
-        await emit("display", mime="text/html", data=data["text/html"])
-        log.text("stdout", str(data.get("text/plain", "")) + "\n")
-    elif "text/plain" in data:
-        text = str(data["text/plain"]) + "\n"
-        log.text("stdout", text)
-        await emit("stdout", text=text)
-
-
 def _last_execution(session_id) -> int | None:
     return (
         Execution.objects.filter(session_id=session_id)
@@ -381,18 +153,3 @@ def _last_execution(session_id) -> int | None:
         .values_list("pk", flat=True)
         .first()
     )
-
-
-def _drive_url(workspace, path: str) -> str:
-    return _file_url(workspace, drive_file_get(workspace=workspace, path=path))
-
-
-def _file_url(workspace, drive_file) -> str:
-    return reverse("drive:download", kwargs={"ws": workspace.slug, "pk": drive_file.pk})
-
-
-def _own_connections(function, *args):
-    try:
-        return function(*args)
-    finally:
-        connections.close_all()

@@ -14,7 +14,7 @@ results the user should keep to Drive with _code_download_from_session."""
 
 
 def system_prompt(agent: Agent, *, code_tools: bool, skills: str = "") -> str:
-    """``skills``: the attached skills by name and description (skills.tools.skills_note)."""
+    """``skills``: the attached skills by name and description (agents.tools.skills.skills_note)."""
     parts = [agent.instructions.strip() or f"You are {agent.name}, a helpful assistant."]
     if code_tools:
         parts.append(_CODE_NOTE)

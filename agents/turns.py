@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async as db
 from django.conf import settings
-from django.db.models import OuterRef
 
-from agents import services, tools
+from agents import services
 from agents.events import Publisher
 from agents.models import Turn
 from agents.providers import provider_for
@@ -25,22 +24,23 @@ from agents.providers.base import (
     LLMProvider,
     ProviderError,
     TextDelta,
-    ToolCallRequest,
     Usage,
 )
 from agents.sandboxes import AGENT_OFF, TurnSandbox
-from agents.selectors import may_chat
+from agents.tools import registry
+from agents.tools.output import OutputLog
+from agents.tools.skills import skills_note
+from agents.tools.types import ToolCallRequest, ToolRun
 from agents.transcript import system_prompt, transcript_for
+from agents.turn_stop import stop_reason, watch_stop
+from agents.turn_stop import turn_wake as turn_wake  # the runner wakes turns through here
 from billing.reports import usage_meter
 from connections.crypto import InvalidToken
 from connections.services import UNDECRYPTABLE_KEY
-from skills import tools as skill_tools
 
 log = logging.getLogger(__name__)
 
-STOP_POLL_SECONDS = 0.5
 SHUTDOWN = "The server shut down during this turn."
-# Ends the turn as an error, like the time limit: nobody asked for this stop.
 ACCESS_LOST = services.ACCESS_LOST
 
 
@@ -153,8 +153,7 @@ def _load_turn(turn_id) -> Turn | None:
 def _context(turn: Turn, publisher: Publisher) -> TurnContext:
     agent = turn.conversation.agent
     sandbox = TurnSandbox.for_turn(turn)
-    specs = tools.CODE_TOOL_SPECS if sandbox.allowed else []
-    specs = [*specs, *skill_tools.specs_for(agent=agent)]
+    specs = registry.specs_for(agent=agent, code_tools=sandbox.allowed)
     messages = transcript_for(turn)
     return TurnContext(
         turn=turn,
@@ -163,7 +162,7 @@ def _context(turn: Turn, publisher: Publisher) -> TurnContext:
         sandbox=sandbox,
         tool_specs=specs,
         messages=messages,
-        skills_note=skill_tools.skills_note(agent=agent),
+        skills_note=skills_note(agent=agent),
     )
 
 
@@ -176,7 +175,7 @@ def _why_no_code(sandbox: TurnSandbox) -> str:
 async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
     """Runs the loop as a task that a stop request cancels; closes the sandbox after."""
     work = asyncio.ensure_future(_loop(ctx))
-    watcher = asyncio.ensure_future(_watch_stop(ctx, work))
+    watcher = asyncio.ensure_future(watch_stop(ctx, work))
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
@@ -187,7 +186,7 @@ async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
             return Turn.Status.INTERRUPTED, SHUTDOWN
         if ctx.ending:
             return ctx.ending
-        return await db(_stop_reason)(ctx.turn), ""
+        return await db(stop_reason)(ctx.turn), ""
     except ProviderError as error:
         return Turn.Status.ERROR, str(error)
     except Exception as error:
@@ -196,77 +195,6 @@ async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
     finally:
         watcher.cancel()
         await ctx.sandbox.close()
-
-
-def _stop_reason(turn: Turn) -> str:
-    turn.refresh_from_db(fields=["stop_requested"])
-    return turn.stop_requested or Turn.Status.CANCELLED
-
-
-_wakeups: dict = {}
-
-
-def turn_wake(turn_id) -> None:
-    if (event := _wakeups.get(turn_id)) is not None:
-        event.set()
-
-
-async def _watch_stop(ctx: TurnContext, work: asyncio.Future) -> None:
-    """Stop requests can come from another process (a Celery worker runs the turn, the
-    browser talks to Daphne): the database carries them. In the same process a wake-up
-    makes the check immediate. A turn past its time limit, or whose person may no longer
-    chat in the workspace, is stopped here too."""
-    turn = ctx.turn
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.TURNBOX_TURN_MAX_SECONDS
-    wakeup = _wakeups.setdefault(turn.pk, asyncio.Event())
-    try:
-        while not work.done():
-            wait = max(0.0, min(STOP_POLL_SECONDS, deadline - loop.time()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), wait)
-            wakeup.clear()
-            if loop.time() >= deadline:
-                ctx.ending = Turn.Status.ERROR, _time_limit_message()
-                work.cancel()
-                return
-            requested, allowed = await db(_stop_check)(turn.pk)
-            if not allowed:
-                ctx.ending = Turn.Status.ERROR, ACCESS_LOST
-                work.cancel()
-                return
-            if requested:
-                work.cancel()
-                return
-    finally:
-        _wakeups.pop(turn.pk, None)
-
-
-def _time_limit_message() -> str:
-    limit = settings.TURNBOX_TURN_MAX_SECONDS
-    span = f"{limit // 60} minutes" if limit >= 120 and limit % 60 == 0 else f"{limit} seconds"
-    return (
-        f"The turn was stopped after {span}, the longest one turn may run. Ask the agent "
-        "to continue, or to split the work into smaller steps."
-    )
-
-
-def _stop_check(turn_id) -> tuple[bool, bool]:
-    """(stop requested, its person may still chat), in the one query the poll always
-    made. Lost access wins over a stop request: a socket closed for it asks to stop too."""
-    found = (
-        Turn.objects.filter(pk=turn_id)
-        .annotate(
-            allowed=may_chat(
-                user=OuterRef("conversation__user"), workspace=OuterRef("conversation__workspace")
-            )
-        )
-        .values_list("stop_requested", "allowed")
-        .first()
-    )
-    if found is None:  # gone with its conversation: nothing left to stop
-        return False, True
-    return bool(found[0]), found[1]
 
 
 async def _loop(ctx: TurnContext) -> tuple[str, str]:
@@ -386,24 +314,20 @@ async def _run_tool(ctx: TurnContext, call: ToolCallRequest) -> None:
     record = await db(services.tool_call_start)(
         turn=ctx.turn, call_id=call.id, name=call.name, arguments=call.arguments
     )
-    language, code = tools.code_of(call.name, call.arguments)
-    skill_call = call.name in skill_tools.SKILL_TOOLS
+    language, code = registry.code_of(call.name, call.arguments)
     await ctx.emit(
         "tool_started",
         call=record.seq,
         name=call.name,
-        title=tools.title_of(call.name, call.arguments),
+        title=registry.title_of(call.name, call.arguments),
         language=language,
         code=code,
         arguments=call.arguments,
     )
-    log = tools.OutputLog()
+    log = OutputLog()
+    run = ToolRun(turn=ctx.turn, sandbox=ctx.sandbox, emit=_call_emitter(ctx, record.seq), log=log)
     try:
-        if skill_call:  # read from the database: no sandbox is opened for them
-            outcome = await _run_skill_tool(ctx, call, record.seq, log)
-        else:
-            emit = _call_emitter(ctx, record.seq)
-            outcome = await ctx.sandbox.run_tool(call, emit=emit, log=log)
+        outcome = await registry.dispatch(call, run)
     except asyncio.CancelledError:
         await _record_stopped_call(ctx, record, call, log)
         raise
@@ -431,14 +355,6 @@ async def _run_tool(ctx: TurnContext, call: ToolCallRequest) -> None:
     await _emit_usage(ctx)
 
 
-async def _run_skill_tool(ctx: TurnContext, call: ToolCallRequest, seq: int, log):
-    outcome = await db(skill_tools.run)(agent=ctx.turn.conversation.agent, call=call)
-    outcome.log = log
-    text = skill_tools.show(outcome, log)
-    await ctx.emit("stdout" if outcome.status == "ok" else "stderr", call=seq, text=text)
-    return outcome
-
-
 def _call_emitter(ctx: TurnContext, seq: int):
     async def emit(event_type: str, **fields) -> None:
         await ctx.emit(event_type, call=seq, **fields)
@@ -447,7 +363,7 @@ def _call_emitter(ctx: TurnContext, seq: int):
 
 
 async def _record_stopped_call(
-    ctx: TurnContext, record, call: ToolCallRequest, log: tools.OutputLog
+    ctx: TurnContext, record, call: ToolCallRequest, log: OutputLog
 ) -> None:
     """The turn is being stopped mid-call: the call gets an ending and an answer, so the
     history stays whole (providers refuse a tool call without a result)."""

@@ -67,7 +67,7 @@ class AsyncSession:
 @asynccontextmanager
 async def open_session_async(**options) -> AsyncIterator[AsyncSession]:
     """Opens a session in a thread; closes it (container removed) however the block ends."""
-    opening = asyncio.ensure_future(asyncio.to_thread(_own_connections, Session.open, **options))
+    opening = asyncio.ensure_future(asyncio.to_thread(own_connections, Session.open, **options))
     try:
         session = await asyncio.shield(opening)
     except asyncio.CancelledError:
@@ -81,10 +81,10 @@ async def open_session_async(**options) -> AsyncIterator[AsyncSession]:
         reason = end_reason_for(exc)
         raise
     finally:
-        await asyncio.shield(asyncio.to_thread(_own_connections, session.close, reason))
+        await asyncio.shield(asyncio.to_thread(own_connections, session.close, reason))
 
 
-def _own_connections(function, *args, **kwargs):
+def own_connections(function, *args, **kwargs):
     """Runs in a worker thread, then closes the database connections Django opened for
     that thread: it would keep them open for as long as the thread lives."""
     try:
@@ -97,4 +97,4 @@ def _close_when_opened(opening: asyncio.Future) -> None:
     if not opening.cancelled() and opening.exception() is None:
         close = opening.result().close
         reason = SandboxSession.EndReason.CANCELLED
-        threading.Thread(target=_own_connections, args=(close, reason), daemon=True).start()
+        threading.Thread(target=own_connections, args=(close, reason), daemon=True).start()

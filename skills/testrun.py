@@ -11,12 +11,14 @@ import shlex
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async as db
-from django.db import connections
+from django.conf import settings
 
 from billing.metering import gated_meter
 from connections.selectors import workspace_has_active_pixelml
-from sandbox.aio import AsyncSession, open_session_async
+from drive import rules
+from sandbox.aio import AsyncSession, open_session_async, own_connections
 from sandbox.containers import WORKDIR
+from sandbox.display import browser_event
 from sandbox.selectors import sandbox_maximums
 from sandbox.transfer import TransferError, copy_in
 from skills.models import Skill, SkillVersion
@@ -65,18 +67,23 @@ async def skill_test_run(
 async def _copy_files(session: AsyncSession, files: dict[str, bytes], emit: Emit) -> None:
     def copy() -> list[str]:
         problems = []
-        try:
-            container = session.session.sandbox.container
-            for path, data in sorted(files.items()):
-                try:
-                    copy_in(container, sandbox_path=path, data=data, size=len(data))
-                except TransferError as error:
-                    problems.append(str(error))
-        finally:
-            connections.close_all()
+        container = session.session.sandbox.container
+        for path, data in sorted(files.items()):
+            try:
+                # The Drive's rules, as for any file that enters a sandbox.
+                copy_in(
+                    container,
+                    sandbox_path=path,
+                    data=data,
+                    size=len(data),
+                    limit=settings.DRIVE_MAX_FILE_BYTES,
+                    check=rules.check_file_type,
+                )
+            except TransferError as error:
+                problems.append(str(error))
         return problems
 
-    problems = await asyncio.to_thread(copy)
+    problems = await asyncio.to_thread(own_connections, copy)
     await emit("notice", text=f"Copied {len(files) - len(problems)} skill files into {WORKDIR}.")
     for problem in problems:
         await emit("notice", text=f"Not copied: {problem}")
@@ -96,15 +103,7 @@ async def _run(session: AsyncSession, path: str, emit: Emit) -> str:
 
 
 async def _forward(event: dict, emit: Emit) -> str | None:
-    kind = event.get("type")
-    if kind in ("stdout", "stderr"):
-        await emit(kind, text=event.get("text", ""))
-    elif kind == "error":
-        lines = event.get("traceback") or [f"{event.get('ename')}: {event.get('evalue')}"]
-        await emit("stderr", text="\n".join(lines) + "\n")
-    elif kind in ("display", "result"):
-        await _display(event.get("data"), emit)
-    elif kind == "status":
+    if event.get("type") == "status":
         await emit(
             "finished",
             status=event.get("status", "error"),
@@ -112,15 +111,7 @@ async def _forward(event: dict, emit: Emit) -> str | None:
             message=event.get("message", ""),
         )
         return event.get("status", "error")
+    # This page shows images, never HTML: HTML output arrives as its plain text.
+    if (shown := browser_event(event)) is not None:
+        await emit(shown.pop("type"), **shown)
     return None
-
-
-async def _display(data, emit: Emit) -> None:
-    if not isinstance(data, dict):
-        data = {"text/plain": str(data)}
-    for mime in ("image/png", "image/jpeg"):
-        if mime in data:
-            await emit("display", mime=mime, data=data[mime])
-            return
-    if "text/plain" in data:
-        await emit("stdout", text=str(data["text/plain"]) + "\n")

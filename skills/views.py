@@ -8,11 +8,10 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.selectors import agent_get, agent_tab_url
 from skills import bundle, selectors, services
 from skills.forms import SkillCreateForm, SkillFileForm, SkillFolderForm, SkillZipForm
 from skills.models import Skill
@@ -225,7 +224,8 @@ def skill_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def agent_skills_save(request: HttpRequest, agent_pk: int) -> HttpResponse:
     """The agent editor's Skills tab posts here: ``skill`` ids ticked, and for each a
     ``version-<id>`` ("" follows the latest)."""
-    agent = agent_get(workspace=request.workspace, pk=agent_pk)
+    # Through the workspace's own agents: another workspace's agent is a 404.
+    agent = get_object_or_404(request.workspace.agents, pk=agent_pk)
     try:
         choices = {}
         for raw in request.POST.getlist("skill"):
@@ -239,4 +239,4 @@ def agent_skills_save(request: HttpRequest, agent_pk: int) -> HttpResponse:
         messages.error(request, text or "The skills sent were not understood.")
     else:
         messages.success(request, f"Skills of “{agent.name}” saved.")
-    return redirect(agent_tab_url(agent=agent, tab="skills"))
+    return redirect("agents:edit_tab", ws=request.workspace.slug, pk=agent.pk, tab="skills")

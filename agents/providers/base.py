@@ -7,25 +7,24 @@ is generated, complete tool calls, token usage, and a finish reason. The turn lo
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
+# What a model is offered and what it asks for are the tools' types: providers only
+# translate them to and from their wire formats.
+from agents.tools.types import ToolCallRequest, ToolSpec
 
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    description: str
-    # JSON Schema of the arguments object.
-    parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ToolCallRequest:
-    id: str
-    name: str
-    arguments: dict[str, Any]
-    # Set when the model sent arguments that are not a JSON object; the loop answers
-    # the call with this problem instead of running it.
-    arguments_error: str = ""
+__all__ = [
+    "ChatMessage",
+    "CollectedReply",
+    "Finish",
+    "LLMProvider",
+    "ProviderError",
+    "ProviderEvent",
+    "TextDelta",
+    "ToolCallRequest",
+    "ToolSpec",
+    "Usage",
+]
 
 
 @dataclass(frozen=True)

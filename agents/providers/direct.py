@@ -7,7 +7,6 @@ import shlex
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from agents import tools
 from agents.providers.base import (
     ChatMessage,
     Finish,
@@ -16,7 +15,8 @@ from agents.providers.base import (
     ToolCallRequest,
     ToolSpec,
 )
-from skills import names as skill_tools
+from agents.tools import code as tools
+from agents.tools import skills as skill_tools
 
 LABEL = "Direct mode (no LLM)"
 _FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)

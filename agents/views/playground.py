@@ -18,7 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 from agents import selectors as selectors
 from agents import services
 from agents.models import Conversation, ToolCall, Turn
-from agents.tools import IMAGE_MIMES, code_of, title_of
+from agents.tools.output import IMAGE_MIMES
+from agents.tools.registry import code_of, title_of
 from workspaces.access import workspace_view
 from workspaces.models import Role
 

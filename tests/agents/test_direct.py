@@ -1,8 +1,8 @@
 """Direct mode: the user's own blocks and commands, run in order, without an LLM."""
 
-from agents import tools
 from agents.providers.base import ChatMessage, Finish, TextDelta, ToolCallRequest
 from agents.providers.direct import DirectProvider, actions_of
+from agents.tools import code as tools
 from tests.conftest import run_in_new_loop
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.base import ContentFile
 
+from agents.tools.files import download_from_session, upload_to_session
 from billing.metering import Meter, OutOfCredit, budget_alerts, gated_meter
 from billing.models import BillingSettings, LedgerEntry
 from billing.selectors import account_check, account_of_workspace
@@ -16,7 +17,6 @@ from drive.services import drive_file_upload
 from sandbox import services as sandbox_services
 from sandbox.models import Execution, SandboxSession
 from sandbox.session import open_session, run_to_end
-from sandbox.transfer import download_from_session, upload_to_session
 from tests.agents.conftest import give_pixelml
 from tests.billing.conftest import ended_session, make_turn, metered_session
 from tests.sandbox.engine import container_exists

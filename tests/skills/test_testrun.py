@@ -15,7 +15,7 @@ from sandbox import services as sandbox_services
 from sandbox.models import SandboxSession
 from skills import services
 from skills.selectors import skill_latest_version
-from skills.testrun import skill_test_run
+from skills.testrun import _forward, skill_test_run
 from tests.agents.test_consumers import receive_until
 from tests.conftest import run_in_new_loop, socket_accepts
 from tests.skills.helpers import skill_files
@@ -211,3 +211,26 @@ def test_an_admin_demoted_while_the_socket_is_open_cannot_start_a_run(skill, pai
     connected, answer = run_in_new_loop(session())
     assert connected
     assert answer == {"type": "refused", "message": "Only the workspace's admins test skills."}
+
+
+def test_the_test_page_gets_images_as_base64_and_html_only_as_plain_text():
+    events = Events()
+    html = {"text/html": "<script>alert(1)</script>", "text/plain": "a table"}
+
+    async def forward() -> list:
+        return [
+            await _forward({"type": "display", "data": {"image/svg+xml": "<svg/>"}}, events),
+            await _forward({"type": "result", "data": html}, events),
+            await _forward({"type": "status", "status": "ok", "duration_ms": 5}, events),
+        ]
+
+    statuses = run_in_new_loop(forward())
+
+    assert statuses == [None, None, "ok"]
+    assert events.of("display") == [
+        {"type": "display", "mime": "image/svg+xml", "data": "PHN2Zy8+"}
+    ]
+    assert events.text() == "a table\n"
+    assert events.of("finished") == [
+        {"type": "finished", "status": "ok", "duration_ms": 5, "message": ""}
+    ]

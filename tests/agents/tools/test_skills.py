@@ -3,8 +3,9 @@
 import pytest
 
 from agents.models import Agent
-from agents.providers.base import ToolCallRequest
-from skills import services, tools
+from agents.tools import skills as tools
+from agents.tools.types import ToolCallRequest
+from skills import services
 from tests.skills.helpers import skill_files, skill_md
 
 
@@ -21,7 +22,9 @@ def attached(team, agent):
 
 
 def call(agent, name: str, **arguments):
-    return tools.run(agent=agent, call=ToolCallRequest(id="c1", name=name, arguments=arguments))
+    return tools.answer_sync(
+        agent=agent, call=ToolCallRequest(id="c1", name=name, arguments=arguments)
+    )
 
 
 def read(agent, skill: str, path: str):

@@ -1,196 +1,23 @@
-"""The code tools a model may call, and how their results are told back to it.
+"""What the model is told of a code tool call, and the hints for the failures models
+run into most.
 
 Results are written for a model: short, with the output it needs (truncated with a
-notice), the error's last traceback lines, the files the code created, and a hint for
-the failures models run into most. What the browser shows (every chunk, images) goes
-through ``OutputLog`` instead.
+notice), the error's last traceback lines, the files the code created, and a hint.
+What the browser shows (every chunk, images) goes through agents/tools/output.py.
 """
 
-import asyncio
 import base64
 import re
 from dataclasses import dataclass, field
 
-from agents.providers.base import ToolSpec
-from skills import names as skill_names
-
-PYTHON = "_code_execute_python"
-SHELL = "_code_execute_shell"
-UPLOAD = "_code_upload_to_session"
-DOWNLOAD = "_code_download_from_session"
-CODE_TOOLS = (PYTHON, SHELL, UPLOAD, DOWNLOAD)
+from agents.tools.code import SHELL, UPLOAD
+from drive.images import SAVED_IMAGE_TYPES
+from sandbox.display import IMAGE_MIMES
 
 MODEL_OUTPUT_CHARS = 8_000
 MODEL_OUTPUT_HEAD = 2_000
 TRACEBACK_LINES = 12
-# What the page keeps of one tool call for showing it again after a reload.
-SAVED_TEXT_CHARS = 200_000
-SAVED_IMAGE_BYTES = 8 * 1024 * 1024
-IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
-# Images that may be saved to Drive (SVG is not: it can carry script), by extension.
-SAVED_IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg"}
-MAX_SAVED_IMAGES = 20  # per call: a runaway loop of plt.show() must not fill the Drive
 MAX_IMAGE_LINES = 20
-# Notices one call keeps, and the length of each: hostile code can cause many.
-MAX_NOTICES = 30
-NOTICE_CHARS = 2_000
-
-_WORKSPACE_NOTE = "The sandbox's working folder is /workspace; it starts empty every turn."
-
-CODE_TOOL_SPECS = [
-    ToolSpec(
-        name=PYTHON,
-        description=(
-            "Run Python code in this turn's sandbox (a Jupyter kernel: variables, imports "
-            "and files persist between calls within the turn). Printed output, the last "
-            "expression's value and charts (matplotlib figures show without saving) are "
-            f"shown to the user. {_WORKSPACE_NOTE} Each call may run for a limited time. "
-            "Pass save_images_to (a Drive folder such as /charts) to also keep the PNG and "
-            "JPEG images the code shows in the workspace's Drive; the result gives each "
-            "image's Drive path."
-        ),
-        parameters={
-            "type": "object",
-            "properties": {
-                "code": {"type": "string", "description": "Python code to run."},
-                "save_images_to": {
-                    "type": "string",
-                    "description": (
-                        "Optional Drive folder, e.g. /charts: every PNG or JPEG image the "
-                        "code shows is saved there under a new name (nothing is overwritten)."
-                    ),
-                },
-            },
-            "required": ["code"],
-        },
-    ),
-    ToolSpec(
-        name=SHELL,
-        description=(
-            "Run a bash command in this turn's sandbox, in /workspace (for example "
-            "`pip install PACKAGE` when the workspace's network policy allows it, `ls`, "
-            "`head file.csv`). Returns the exit code and output."
-        ),
-        parameters={
-            "type": "object",
-            "properties": {"command": {"type": "string", "description": "A bash command."}},
-            "required": ["command"],
-        },
-    ),
-    ToolSpec(
-        name=UPLOAD,
-        description=(
-            "Copy a file from the workspace's Drive into the sandbox, so code can read it. "
-            "By default it lands in /workspace under its own name."
-        ),
-        parameters={
-            "type": "object",
-            "properties": {
-                "drive_path": {"type": "string", "description": "Drive path, e.g. /data/q4.csv"},
-                "sandbox_path": {
-                    "type": "string",
-                    "description": "Optional target path inside /workspace.",
-                },
-            },
-            "required": ["drive_path"],
-        },
-    ),
-    ToolSpec(
-        name=DOWNLOAD,
-        description=(
-            "Save a file from the sandbox to the workspace's Drive, where the user can "
-            "open it and where it outlives the turn. An existing Drive file is only "
-            "overwritten when replace is true."
-        ),
-        parameters={
-            "type": "object",
-            "properties": {
-                "sandbox_path": {"type": "string", "description": "Path inside /workspace."},
-                "drive_path": {
-                    "type": "string",
-                    "description": "Drive path; ending in / keeps the file's name.",
-                },
-                "replace": {"type": "boolean", "default": False},
-            },
-            "required": ["sandbox_path", "drive_path"],
-        },
-    ),
-]
-
-
-def code_of(name: str, arguments: dict) -> tuple[str, str]:
-    """(language, code) to show in the tool call's cell."""
-    if name == PYTHON:
-        return "python", str(arguments.get("code", ""))
-    if name == SHELL:
-        return "bash", str(arguments.get("command", ""))
-    return "", ""
-
-
-def title_of(name: str, arguments: dict) -> str:
-    if name == PYTHON:
-        return "Python"
-    if name == SHELL:
-        return "Shell"
-    if name == UPLOAD:
-        return f"Upload {arguments.get('drive_path', '')} to the sandbox"
-    if name == DOWNLOAD:
-        return f"Save {arguments.get('sandbox_path', '')} to Drive"
-    if name == skill_names.LIST:
-        return "Skills"
-    if name == skill_names.READ:
-        return f"Read {arguments.get('skill', '')}/{arguments.get('path', '')}"
-    return name
-
-
-# --- What the browser shows again after a reload ----------------------------------------
-
-
-@dataclass
-class OutputLog:
-    """The tool call's output as the page shows it: consecutive chunks of one stream
-    merged, text and images capped so one runaway loop cannot fill the database."""
-
-    entries: list[dict] = field(default_factory=list)
-    text_chars: int = 0
-    image_bytes: int = 0
-    notices: int = 0
-    _capped_text: bool = False
-
-    def text(self, stream: str, text: str) -> None:
-        room = SAVED_TEXT_CHARS - self.text_chars
-        if room <= 0:
-            if not self._capped_text:
-                self._capped_text = True
-                self.notice("[the saved output stops here; the model saw the full output]")
-            return
-        text = text[:room]
-        self.text_chars += len(text)
-        last = self.entries[-1] if self.entries else None
-        if last and last["type"] == stream:
-            last["text"] += text
-        else:
-            self.entries.append({"type": stream, "text": text})
-
-    def image(self, mime: str, data: str) -> bool:
-        """False when the image is over the saved size (it was still shown live)."""
-        if self.image_bytes + len(data) > SAVED_IMAGE_BYTES:
-            self.notice("[an image was shown but is too large to keep in the history]")
-            return False
-        self.image_bytes += len(data)
-        self.entries.append({"type": "image", "mime": mime, "data": data})
-        return True
-
-    def file(self, path: str, url: str) -> None:
-        self.entries.append({"type": "file", "path": path, "url": url})
-
-    def notice(self, text: str) -> None:
-        self.notices += 1
-        if self.notices > MAX_NOTICES + 1:
-            return
-        if self.notices == MAX_NOTICES + 1:
-            text = "[more notices were shown than the history keeps]"
-        self.entries.append({"type": "notice", "text": text[:NOTICE_CHARS]})
 
 
 # --- What the model is told ----------------------------------------------------------
@@ -453,22 +280,3 @@ def transfer_result(event: dict) -> str:
     elif status != "ok" and "not found" in event.get("message", "").lower():
         lines.append("hint: check the path; list Drive or /workspace files first.")
     return "\n".join(line for line in lines if line)
-
-
-async def files_changed(container, marker: str = "/tmp/.turnbox-mark") -> list[str]:  # noqa: S108
-    """Files under /workspace changed since the last call (docker exec: not an
-    execution, so not billed)."""
-    script = (
-        f"if [ -e {marker} ]; then find /workspace -type f -newer {marker}; "
-        "else find /workspace -type f; fi; touch " + marker
-    )
-
-    def run() -> list[str]:
-        result = container.exec_run(["sh", "-c", script], user="1000:1000")
-        lines = result.output.decode(errors="replace").splitlines() if result.output else []
-        return sorted(lines)[:50]
-
-    try:
-        return await asyncio.to_thread(run)
-    except Exception:  # a sandbox that died in the call has no files to report
-        return []

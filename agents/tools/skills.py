@@ -1,15 +1,17 @@
 """The two skill tools a model gets when its agent has skills: a browser (the attached
 skills, their descriptions and files) and a reader (one file of one attached skill).
-They read the database only; no sandbox is involved."""
+They read the database only (skills' selectors); no sandbox is involved."""
 
-from agents.providers.base import ToolCallRequest, ToolSpec
-from agents.sandboxes import ToolOutcome
-from agents.tools import OutputLog
+from channels.db import database_sync_to_async as db
+
+from agents.tools.output import OutputLog
+from agents.tools.types import ToolCallRequest, ToolOutcome, ToolRun, ToolSpec, refused
 from skills import bundle
-from skills.names import LIST, READ, SKILL_TOOLS
 from skills.selectors import AttachedSkill, agent_skills, version_file, version_files
 
-__all__ = ["LIST", "READ", "SKILL_TOOLS", "run", "skills_note", "specs_for"]
+LIST = "_skill_list"
+READ = "_skill_read"
+SKILL_TOOLS = (LIST, READ)
 # A file longer than this is cut, with a notice: templates are short, data need not be.
 READ_CHARS = 40_000
 
@@ -59,10 +61,23 @@ def skills_note(*, agent) -> str:
     return "\n".join(lines)
 
 
-def run(*, agent, call: ToolCallRequest) -> ToolOutcome:
+def title_of(name: str, arguments: dict) -> str:
+    if name == LIST:
+        return "Skills"
+    return f"Read {arguments.get('skill', '')}/{arguments.get('path', '')}"
+
+
+async def answer(call: ToolCallRequest, run: ToolRun) -> ToolOutcome:
+    """The handler: the answer, also shown in the call's cell."""
+    outcome = await db(answer_sync)(agent=run.turn.conversation.agent, call=call)
+    outcome.log = run.log
+    text = show(outcome, run.log)
+    await run.emit("stdout" if outcome.status == "ok" else "stderr", text=text)
+    return outcome
+
+
+def answer_sync(*, agent, call: ToolCallRequest) -> ToolOutcome:
     """Answers a skill tool call; refusals are error results the model can act on."""
-    if call.arguments_error:
-        return _refused(f"The arguments were not valid: {call.arguments_error}")
     attached = agent_skills(agent=agent)
     if call.name == LIST:
         return _ok(_listing(attached))
@@ -85,18 +100,18 @@ def _listing(attached: list[AttachedSkill]) -> str:
 def _read(attached: list[AttachedSkill], arguments: dict) -> ToolOutcome:
     name, raw_path = arguments.get("skill"), arguments.get("path")
     if not isinstance(name, str) or not isinstance(raw_path, str):
-        return _refused(f"{READ} needs 'skill' and 'path' (strings).")
+        return refused(f"{READ} needs 'skill' and 'path' (strings).")
     item = next((a for a in attached if a.skill.name == name), None)
     if item is None:
         names = ", ".join(a.skill.name for a in attached) or "none"
-        return _refused(f"There is no skill named {name!r} among yours ({names}).")
+        return refused(f"There is no skill named {name!r} among yours ({names}).")
     try:
         path = bundle.clean_path(raw_path)
     except Exception as error:
-        return _refused(" ".join(getattr(error, "messages", [str(error)])))
+        return refused(" ".join(getattr(error, "messages", [str(error)])))
     found = version_file(version=item.version, path=path)
     if found is None:
-        return _refused(f"{name} has no file {path!r}; {LIST} shows its files.")
+        return refused(f"{name} has no file {path!r}; {LIST} shows its files.")
     data = bytes(found.content)
     if not bundle.is_text(data):
         return _ok(
@@ -110,10 +125,6 @@ def _read(attached: list[AttachedSkill], arguments: dict) -> ToolOutcome:
 
 def _ok(text: str) -> ToolOutcome:
     return ToolOutcome(status="ok", result=f"status: ok\n{text}", duration_ms=0)
-
-
-def _refused(message: str) -> ToolOutcome:
-    return ToolOutcome(status="error", result=f"status: error\n{message}", message=message)
 
 
 def show(outcome: ToolOutcome, log: OutputLog) -> str:

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from agents import tools
-from agents.tools import ExecutionSummary, OutputLog, execution_result, transfer_result
+from agents.tools import code, results
+from agents.tools.results import ExecutionSummary, execution_result, transfer_result
 from sandbox.outcome import MAX_BLOCKED_NAMED, Outcome
 
 PNG_640_480 = base64.b64encode(
@@ -33,7 +33,7 @@ def test_a_result_has_the_status_the_output_and_the_files():
     )
     summary.files = ["/workspace/chart.png"]
 
-    result = execution_result(summary, kind=tools.PYTHON)
+    result = execution_result(summary, kind=code.PYTHON)
 
     assert result.splitlines()[0] == "status: ok (1.2 s)"
     assert "stdout:\nhello" in result
@@ -47,12 +47,12 @@ def test_long_output_keeps_its_start_and_end_with_a_notice():
     text = "".join(f"line {i}\n" for i in range(5000))
 
     result = execution_result(
-        summary_of({"type": "stdout", "text": text}, status()), kind=tools.PYTHON
+        summary_of({"type": "stdout", "text": text}, status()), kind=code.PYTHON
     )
 
     assert "line 0\n" in result and "line 4999" in result
     assert "characters omitted" in result
-    assert len(result) < tools.MODEL_OUTPUT_CHARS + 500
+    assert len(result) < results.MODEL_OUTPUT_CHARS + 500
 
 
 def test_an_error_gives_the_last_traceback_lines():
@@ -67,7 +67,7 @@ def test_an_error_gives_the_last_traceback_lines():
         status("error"),
     )
 
-    result = execution_result(summary, kind=tools.PYTHON)
+    result = execution_result(summary, kind=code.PYTHON)
 
     assert "error: ZeroDivisionError: division by zero" in result
     assert "frame 39" in result and "frame 5\n" not in result
@@ -83,7 +83,7 @@ def test_a_missing_module_hints_at_installing_it_with_the_shell_tool():
         },
         status("error"),
     )
-    assert "`pip install textblob`" in execution_result(summary, kind=tools.PYTHON)
+    assert "`pip install textblob`" in execution_result(summary, kind=code.PYTHON)
 
 
 def test_a_missing_file_hints_at_uploading_it_first():
@@ -96,49 +96,27 @@ def test_a_missing_file_hints_at_uploading_it_first():
         },
         status("error"),
     )
-    assert f"Upload it from Drive first with {tools.UPLOAD}" in execution_result(
-        summary, kind=tools.PYTHON
+    assert f"Upload it from Drive first with {code.UPLOAD}" in execution_result(
+        summary, kind=code.PYTHON
     )
 
 
 def test_a_timeout_hints_at_working_in_chunks():
     summary = summary_of(status("timeout", message="Stopped at the 30 s limit."))
-    result = execution_result(summary, kind=tools.PYTHON)
+    result = execution_result(summary, kind=code.PYTHON)
     assert "note: Stopped at the 30 s limit." in result
     assert "smaller chunks" in result
 
 
 def test_a_shell_result_has_its_exit_code():
     summary = summary_of({"type": "stderr", "text": "nope\n"}, status("error", exit_code=2))
-    result = execution_result(summary, kind=tools.SHELL)
+    result = execution_result(summary, kind=code.SHELL)
     assert "exit code: 2" in result and "stderr:\nnope" in result
 
 
 def test_an_existing_drive_file_hints_at_replace():
     event = {"status": "error", "message": "/out/a.csv already exists in Drive."}
     assert "pass replace: true" in transfer_result(event)
-
-
-def test_the_saved_output_merges_chunks_and_stops_at_its_cap(monkeypatch):
-    monkeypatch.setattr(tools, "SAVED_TEXT_CHARS", 10)
-    log = OutputLog()
-    log.text("stdout", "abc")
-    log.text("stdout", "def")
-    log.text("stderr", "ghijkl")
-    log.text("stderr", "more")
-
-    assert log.entries[0] == {"type": "stdout", "text": "abcdef"}
-    assert log.entries[1] == {"type": "stderr", "text": "ghij"}
-    assert log.entries[2]["type"] == "notice"
-    assert len(log.entries) == 3
-
-
-def test_an_image_over_the_saved_size_becomes_a_notice(monkeypatch):
-    monkeypatch.setattr(tools, "SAVED_IMAGE_BYTES", 5)
-    log = OutputLog()
-    assert log.image("image/png", "AAAA") is True
-    assert log.image("image/png", "BBBB") is False
-    assert [e["type"] for e in log.entries] == ["image", "notice"]
 
 
 # --- Without network -------------------------------------------------------------------
@@ -156,7 +134,7 @@ def module_missing(name="textblob"):
 def test_a_missing_module_without_network_says_it_cannot_be_installed():
     summary = summary_of(module_missing(), status("error"))
 
-    result = execution_result(summary, kind=tools.PYTHON, network_off="this workspace")
+    result = execution_result(summary, kind=code.PYTHON, network_off="this workspace")
 
     hint = result.splitlines()[-1]
     assert hint.startswith("hint: the module textblob is not in the sandbox")
@@ -181,10 +159,10 @@ def test_a_connection_failure_without_network_hints_at_the_policy(failure):
     error = {"type": "error", "ename": "URLError", "evalue": failure, "traceback": []}
     summary = summary_of(error, status("error"))
 
-    result = execution_result(summary, kind=tools.PYTHON, network_off="this workspace")
+    result = execution_result(summary, kind=code.PYTHON, network_off="this workspace")
 
     assert "hint: network access is blocked by this workspace's policy" in result
-    notice = tools.network_off_notice(summary, network_off="this workspace")
+    notice = results.network_off_notice(summary, network_off="this workspace")
     assert notice.startswith("Network access is off for this workspace")
 
 
@@ -193,7 +171,7 @@ def test_a_connection_failure_printed_by_a_shell_command_is_recognised():
         {"type": "stderr", "text": "curl: (6) Could not resolve host: pypi.org\n"},
         status("error", exit_code=6),
     )
-    result = execution_result(summary, kind=tools.SHELL, network_off="this agent")
+    result = execution_result(summary, kind=code.SHELL, network_off="this agent")
     assert "hint: network access is blocked by this agent's policy" in result
     assert "agent's Code Execution tab" in result
 
@@ -206,10 +184,10 @@ def test_with_network_on_there_is_no_policy_hint_or_notice():
         "traceback": [],
     }
     summary = summary_of(failure, status("error"))
-    assert "policy" not in execution_result(summary, kind=tools.PYTHON)
-    assert tools.network_off_notice(summary, network_off="") == ""
+    assert "policy" not in execution_result(summary, kind=code.PYTHON)
+    assert results.network_off_notice(summary, network_off="") == ""
     assert "pip install" in execution_result(
-        summary_of(module_missing(), status("error")), kind=tools.PYTHON
+        summary_of(module_missing(), status("error")), kind=code.PYTHON
     )
 
 
@@ -217,8 +195,8 @@ def test_other_errors_without_network_get_no_network_notice():
     summary = summary_of(
         {"type": "error", "ename": "KeyError", "evalue": "'x'", "traceback": []}, status("error")
     )
-    assert tools.network_off_notice(summary, network_off="this workspace") == ""
-    assert "hint:" not in execution_result(summary, kind=tools.PYTHON, network_off="this workspace")
+    assert results.network_off_notice(summary, network_off="this workspace") == ""
+    assert "hint:" not in execution_result(summary, kind=code.PYTHON, network_off="this workspace")
 
 
 # --- Blocked network attempts ----------------------------------------------------------
@@ -268,41 +246,31 @@ def test_blocked_attempts_are_told_to_the_model_once_and_within_the_budget():
     outcome = blocked_outcome(events)
     summary = summary_of({"type": "stdout", "text": "done\n"}, *events, outcome.status_event())
 
-    result = execution_result(summary, kind=tools.PYTHON)
+    result = execution_result(summary, kind=code.PYTHON)
 
     assert result.count("example.com:1 is blocked") == 1
     assert result.count("note: ") == 1
     assert "And 19,990 more blocked attempts." in result
     assert "hint: network access is limited" in result
-    assert len(result) < tools.MODEL_OUTPUT_CHARS
+    assert len(result) < results.MODEL_OUTPUT_CHARS
 
 
 def test_note_lines_share_the_model_output_budget():
     summary = summary_of(status("error", message="x" * 100_000))
     summary.notices = ["y" * 50_000, "z" * 50_000]
 
-    result = execution_result(summary, kind=tools.PYTHON)
+    result = execution_result(summary, kind=code.PYTHON)
 
     assert "characters omitted" in result
-    assert len(result) < tools.MODEL_OUTPUT_CHARS + 500
-
-
-def test_the_saved_notices_stop_at_their_cap():
-    log = OutputLog()
-    for event in many_blocked():
-        log.notice(event["message"] + " " + "x" * 5000)
-
-    assert len(log.entries) == tools.MAX_NOTICES + 1
-    assert log.entries[-1]["text"] == "[more notices were shown than the history keeps]"
-    assert all(len(entry["text"]) <= tools.NOTICE_CHARS for entry in log.entries)
+    assert len(result) < results.MODEL_OUTPUT_CHARS + 500
 
 
 # --- Images ----------------------------------------------------------------------------
 
 
 def test_a_saved_image_is_told_with_its_drive_path():
-    saved = tools.Image(mime="image/png", size=(640, 480), drive_path="/charts/chart-1-1.png")
-    refused = tools.Image(mime="image/svg+xml", not_saved="only PNG and JPEG images are saved")
+    saved = results.Image(mime="image/png", size=(640, 480), drive_path="/charts/chart-1-1.png")
+    refused = results.Image(mime="image/svg+xml", not_saved="only PNG and JPEG images are saved")
     assert saved.line() == (
         "[image/png, 640x480 px, shown to the user and saved to Drive at /charts/chart-1-1.png]"
     )
@@ -325,7 +293,7 @@ def test_a_jpeg_gives_its_size():
         {"type": "display", "data": {"image/jpeg": base64.b64encode(jpeg).decode()}}, status()
     )
     assert "[image/jpeg, 500x300 px image shown to the user]" in execution_result(
-        summary, kind=tools.PYTHON
+        summary, kind=code.PYTHON
     )
 
 
@@ -342,6 +310,6 @@ def test_image_data_is_kept_only_when_it_may_be_saved():
 def test_many_images_are_listed_up_to_a_limit():
     display = {"type": "display", "data": {"image/png": PNG_640_480}}
     summary = summary_of(*[display] * 500, status())
-    result = execution_result(summary, kind=tools.PYTHON)
-    assert result.count("px image shown to the user]") == tools.MAX_IMAGE_LINES
-    assert f"[and {500 - tools.MAX_IMAGE_LINES} more images shown to the user]" in result
+    result = execution_result(summary, kind=code.PYTHON)
+    assert result.count("px image shown to the user]") == results.MAX_IMAGE_LINES
+    assert f"[and {500 - results.MAX_IMAGE_LINES} more images shown to the user]" in result
