@@ -23,7 +23,7 @@ from requests.exceptions import RequestException
 
 from billing import metering
 from billing.services import session_charge
-from sandbox import egress, pool, services
+from sandbox import pool, services
 from sandbox.channel import CLOSED, ChannelClosed
 from sandbox.containers import (
     NO_NETWORK_UNDER_GVISOR,
@@ -35,6 +35,9 @@ from sandbox.containers import (
     owner_id,
     start_sandbox,
 )
+from sandbox.egress import feed, links
+from sandbox.egress.attempts import Attempt
+from sandbox.egress.errors import EgressUnavailable, ProxyGone
 from sandbox.models import Execution, SandboxSession
 from sandbox.network import NetworkPolicy
 from sandbox.outcome import INTERRUPTED, KILLED, RUNNING, Outcome
@@ -306,7 +309,7 @@ class Session:
             try:
                 self._give_network(pooled)
                 return pooled
-            except egress.ProxyGone:  # it waited for a proxy that has been replaced since
+            except ProxyGone:  # it waited for a proxy that has been replaced since
                 pooled.destroy()
             except BaseException:
                 pooled.destroy()
@@ -316,7 +319,7 @@ class Session:
             self._give_network(sandbox)
         except BaseException as exc:
             sandbox.destroy()
-            if isinstance(exc, egress.ProxyGone):
+            if isinstance(exc, ProxyGone):
                 raise SandboxUnavailable(f"{exc} Try again.") from exc
             raise
         return sandbox
@@ -327,29 +330,29 @@ class Session:
             return
         try:
             self._proxies.add(sandbox.link.proxy_id)
-            egress.watch(client=docker_client(), link=sandbox.link, session_id=str(self.record.id))
-            egress.assign(
+            feed.watch(client=docker_client(), link=sandbox.link, session_id=str(self.record.id))
+            links.assign(
                 client=docker_client(),
                 link=sandbox.link,
                 policy=self.network,
                 session_id=str(self.record.id),
             )
-        except egress.ProxyGone:
+        except ProxyGone:
             raise
-        except (egress.EgressUnavailable, DockerException, RequestException) as exc:
+        except (EgressUnavailable, DockerException, RequestException) as exc:
             message = f"The sandbox's network policy could not be set: {exc}"
             raise SandboxUnavailable(message) from exc
 
     def _network_blocked(
         self, sandbox: Sandbox, execution: Execution | None, *, last: bool = False
-    ) -> list[egress.Attempt]:
+    ) -> list[Attempt]:
         """Records what the proxy decided for this sandbox since the last look; returns the
         refusals, which the caller and the model are told about."""
         if sandbox.link is None:
             return []
         # Never raises: the execution is finished and the sandbox removed whatever happens.
         try:
-            attempts = egress.collect(
+            attempts = feed.collect(
                 client=docker_client(), link=sandbox.link, session_id=str(self.record.id), last=last
             )
         except Exception:
@@ -394,7 +397,7 @@ class Session:
                     self._sandbox = None
         finally:
             # Also when the sandbox was lost on the way, or its last records unreadable.
-            egress.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
+            feed.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
             services.sandbox_session_end(session=self.record, reason=reason)
             self._charge()
 
