@@ -13,10 +13,10 @@ from django.conf import settings
 from docker.errors import APIError, NotFound
 from docker.types import LogConfig, Mount
 
+from sandbox.builds import image_exists
 from sandbox.egress import image as egress_image
 from sandbox.egress.errors import EgressUnavailable
 from sandbox.egress.refused import refused_networks
-from sandbox.builds import image_exists
 
 PORT = 3128
 STATE = "/run/turnbox-egress"
