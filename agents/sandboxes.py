@@ -17,10 +17,11 @@ from channels.db import database_sync_to_async as db
 from django.db import connections
 from django.urls import reverse
 
-from agents import services, tools
+from agents import tools
 from agents.models import Turn
 from agents.providers.base import ToolCallRequest
 from agents.selectors import agent_network_policy
+from agents.services import turns as services
 from billing.metering import OutOfCredit, session_gate
 from billing.selectors import billing_settings_of, credits_for, session_active_ms
 from billing.services import budget_alerts_check

@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async as db
 from django.conf import settings
 from django.db.models import OuterRef
 
-from agents import services, tools
+from agents import tools
 from agents.events import Publisher
 from agents.models import Turn
 from agents.providers import provider_for
@@ -30,6 +30,7 @@ from agents.providers.base import (
 )
 from agents.sandboxes import AGENT_OFF, TurnSandbox
 from agents.selectors import may_chat
+from agents.services import turns as services
 from agents.transcript import system_prompt, transcript_for
 from billing.reports import usage_meter
 from connections.crypto import InvalidToken

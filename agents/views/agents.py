@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from agents import selectors, services
+from agents import selectors
 from agents.forms_agents import (
     AgentBasicsForm,
     AgentCodeExecutionForm,
@@ -20,6 +20,7 @@ from agents.forms_agents import (
     AgentModelForm,
 )
 from agents.models import Agent
+from agents.services import agents as services
 from connections.selectors import workspace_has_active_pixelml
 from skills.selectors import skill_choices_for_agent
 from workspaces.access import admin_only, workspace_view

@@ -7,10 +7,11 @@ import time
 import pytest
 from django.urls import reverse
 
-from agents import services, tools
+from agents import tools
 from agents.models import Agent, NetworkMode, Turn
 from agents.providers.base import ToolCallRequest
 from agents.sandboxes import ToolOutcome, TurnSandbox, _show
+from agents.services import turns as services
 from drive.models import DriveFile
 from drive.selectors import drive_file_open
 from drive.services import drive_file_upload
