@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from agents import selectors
-from agents.forms_agents import (
+from agents.forms import (
     AgentBasicsForm,
     AgentCodeExecutionForm,
     AgentCreateForm,
