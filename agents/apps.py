@@ -5,7 +5,7 @@ class AgentsConfig(AppConfig):
     name = "agents"
 
     def ready(self) -> None:
-        from agents.services import turns_orphaned_end
+        from agents.services.turns import turns_orphaned_end
         from sandbox.reaper import reaped
 
         # The reaper runs in every process that runs turns, and at start-up.

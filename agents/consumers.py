@@ -6,10 +6,11 @@ from channels.db import database_sync_to_async as db
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 
-from agents import runner, services
+from agents import runner
 from agents.events import group_name
 from agents.models import Turn
 from agents.selectors import PLAYGROUND_ROLES, conversation_of_owner, running_turn
+from agents.services import turns as services
 from workspaces.sockets import REFUSED, socket_membership_async
 
 # Events at which a socket's access is checked again: where a turn or a tool call

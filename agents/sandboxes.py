@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async as db
 
-from agents import services
 from agents.models import Turn
 from agents.selectors import agent_network_policy
+from agents.services import turns as services
 from agents.tools.types import Emit, ToolOutcome, ToolRun, refused
 from billing.metering import Meter, OutOfCredit, budget_alerts, session_gate
 from connections.selectors import workspace_has_active_pixelml

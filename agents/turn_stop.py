@@ -9,9 +9,9 @@ from channels.db import database_sync_to_async as db
 from django.conf import settings
 from django.db.models import OuterRef
 
-from agents import services
 from agents.models import Turn
 from agents.selectors import may_chat
+from agents.services import turns as services
 
 STOP_POLL_SECONDS = 0.5
 # Ends the turn as an error, like the time limit: nobody asked for this stop.

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async as db
 from django.conf import settings
 
-from agents import services
 from agents.events import Publisher
 from agents.models import Turn
 from agents.providers import provider_for
@@ -27,6 +26,7 @@ from agents.providers.base import (
     Usage,
 )
 from agents.sandboxes import AGENT_OFF, TurnSandbox
+from agents.services import turns as services
 from agents.tools import registry
 from agents.tools.output import OutputLog
 from agents.tools.skills import skills_note

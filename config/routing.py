@@ -1,19 +1,12 @@
-from django.urls import path
+"""Every app's websockets, for the ASGI application (config/asgi.py): each app lists its
+own in its routing.py."""
 
-from agents.consumers import ConversationConsumer
-from billing.consumers import UsageConsumer
-from skills.consumers import SkillTestConsumer
+from agents import routing as agents_routing
+from billing import routing as billing_routing
+from skills import routing as skills_routing
 
 websocket_urlpatterns = [
-    path(
-        "ws/w/<slug:ws>/conversations/<uuid:pk>/",
-        ConversationConsumer.as_asgi(),
-        name="conversation_socket",
-    ),
-    path("ws/w/<slug:ws>/usage/", UsageConsumer.as_asgi(), name="usage_socket"),
-    path(
-        "ws/w/<slug:ws>/skills/<int:pk>/test/",
-        SkillTestConsumer.as_asgi(),
-        name="skill_test_socket",
-    ),
+    *agents_routing.websocket_urlpatterns,
+    *billing_routing.websocket_urlpatterns,
+    *skills_routing.websocket_urlpatterns,
 ]

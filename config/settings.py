@@ -218,7 +218,7 @@ TURNBOX_SANDBOX_MAX_AGE_SECONDS = env.int("TURNBOX_SANDBOX_MAX_AGE_SECONDS", def
 TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS = env.int(
     "TURNBOX_SANDBOX_REAP_INTERVAL_SECONDS", default=300
 )
-# Network egress of sandboxes (sandbox/network.py, sandbox/egress.py): one Squid proxy
+# Network egress of sandboxes (sandbox/network.py, sandbox/egress/): one Squid proxy
 # container per Docker engine; each network-enabled sandbox gets a /29 of its own from
 # TURNBOX_EGRESS_SUBNETS, shared with the proxy only.
 TURNBOX_EGRESS_PROXY = env.str("TURNBOX_EGRESS_PROXY", default="turnbox-egress")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import anthropic
 import openai
 
-from connections import egress
+from connections import base_urls
 from connections.masking import scrub
 from connections.models import Kind
 
@@ -47,7 +47,7 @@ def check_provider(*, kind: str, secret: str, base_url: str) -> CheckResult:
 def provider_models(*, kind: str, secret: str, base_url: str) -> ModelList:
     """check_provider's request, keeping the model ids (an agent's "Check model")."""
     # Checked again at request time: the name may resolve elsewhere than when saved.
-    if problem := egress.private_address_problem(base_url):
+    if problem := base_urls.private_address_problem(base_url):
         return ModelList(False, problem)
     try:
         models = _list_models(kind, secret, base_url)
@@ -58,7 +58,7 @@ def provider_models(*, kind: str, secret: str, base_url: str) -> ModelList:
 
 def _list_models(kind: str, secret: str, base_url: str) -> list[str]:
     options = {"timeout": TIMEOUT_SECONDS, "max_retries": 0, "base_url": base_url}
-    transport = egress.transport_for_base_urls()
+    transport = base_urls.transport_for_base_urls()
     if kind == Kind.OPENAI:
         if transport:
             options["http_client"] = openai.DefaultHttpxClient(transport=transport)

@@ -6,7 +6,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connections import crypto, egress, providers, selectors
+from connections import base_urls, crypto, providers, selectors
 from connections.masking import mask_secret
 from connections.models import DEFAULT_BASE_URLS, Connection, Kind, PixelMLKey
 from connections.providers import CheckResult
@@ -163,7 +163,7 @@ def _base_url_problem(url: str) -> str:
         return "Put credentials in the key field, not in the URL."
     if parts.query or parts.fragment:
         return "The base URL cannot have a query (?…) or fragment (#…)."
-    return egress.private_address_problem(url)
+    return base_urls.private_address_problem(url)
 
 
 @transaction.atomic

@@ -19,8 +19,9 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount, Ulimit
 from requests.exceptions import RequestException
 
-from sandbox import egress
 from sandbox.channel import BridgeChannel, ChannelClosed
+from sandbox.egress import links
+from sandbox.egress.errors import EgressUnavailable
 from sandbox.image import configured_image
 
 logger = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Spec:
     image: str
     runtime: str
     limits: Limits
-    # A network of its own, shared with the egress proxy only (sandbox/egress.py); the
+    # A network of its own, shared with the egress proxy only (sandbox/egress/links.py); the
     # session's policy is given to the proxy when a session takes the sandbox.
     egress: bool = False
 
@@ -165,7 +166,7 @@ class Sandbox:
         name: str,
         container,
         channel: BridgeChannel,
-        link: egress.Link | None = None,
+        link: links.Link | None = None,
     ):
         self.spec = spec
         self.name = name
@@ -204,10 +205,10 @@ def _volume_options(limits: Limits) -> dict:
     return {"type": "tmpfs", "device": "tmpfs", "o": size}
 
 
-def _container_options(spec: Spec, name: str, labels: dict, link: egress.Link | None) -> dict:
+def _container_options(spec: Spec, name: str, labels: dict, link: links.Link | None) -> dict:
     options = _isolated_options(spec, name, labels)
     if link is not None:
-        extra = egress.container_options(link, packages_mb=spec.limits.disk_mb)
+        extra = links.container_options(link, packages_mb=spec.limits.disk_mb)
         options["environment"] = {**options["environment"], **extra.pop("environment")}
         options["mounts"] = [*options["mounts"], *extra.pop("mounts")]
         options["tmpfs"] = {**options["tmpfs"], **extra.pop("tmpfs")}
@@ -263,7 +264,7 @@ def start_sandbox(spec: Spec) -> Sandbox:
             name=name, driver="local", driver_opts=_volume_options(spec.limits), labels=labels
         )
         if spec.egress:
-            link = egress.create_link(client=client, name=name, labels=labels)
+            link = links.create_link(client=client, name=name, labels=labels)
         options = _container_options(spec, name, labels, link)
         container = client.containers.create(spec.image, **options)
         # Attached before start, so not one byte of the bridge's output is missed.
@@ -278,7 +279,7 @@ def start_sandbox(spec: Spec) -> Sandbox:
             f"The sandbox image {spec.image} is missing: run `python manage.py "
             "build_sandbox_image`."
         ) from exc
-    except egress.EgressUnavailable as exc:
+    except EgressUnavailable as exc:
         remove_sandbox(name, network=spec.egress)
         raise SandboxUnavailable(f"The sandbox's network could not be set up: {exc}") from exc
     except (DockerException, RequestException) as exc:
@@ -312,6 +313,6 @@ def remove_sandbox(name: str, *, network: bool = True) -> None:
         logger.exception("Could not remove sandbox volume %s; the reaper will.", name)
     if network:
         try:
-            egress.remove_link(client=client, name=name)
+            links.remove_link(client=client, name=name)
         except (DockerException, RequestException):
             logger.exception("Could not remove sandbox network %s; the reaper will.", name)

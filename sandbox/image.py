@@ -11,7 +11,8 @@ The offline recipe builds in two layers. The bootstrap and the packages make a b
 tagged by a hash of everything but the bridge and reused for as long as that holds; the
 bridge, which changes far more often than the packages, is copied on top in seconds. The
 Dockerfile needs no such split: its last step copies the bridge, so Docker's layer cache
-already rebuilds only that.
+already rebuilds only that. The steps the egress proxy's image shares are in
+sandbox/builds.py (any build) and sandbox/debian.py (the offline bootstrap).
 """
 
 import hashlib
@@ -19,19 +20,30 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import docker
-import requests
 from django.conf import settings
+
+from sandbox import debian
+from sandbox.builds import (
+    METHODS,
+    ImageBuildError,
+    Log,
+    add_file,
+    build_from_dockerfile,
+    build_on_base,
+    image_exists,
+    registry_reachable,
+    remove_older_builds,
+    remove_quietly,
+)
 
 # Bump when the offline recipe below changes what ends up in the image.
 RECIPE_VERSION = 3
@@ -42,10 +54,8 @@ SOURCE_FILES = ("Dockerfile", "requirements.txt", "bridge.py")
 BASE_FILES = ("Dockerfile", "requirements.txt")
 # Where the offline recipe's top layer puts the bridge; the Dockerfile names the same path.
 BRIDGE_PATH = "/opt/turnbox/bridge.py"
-METHODS = ("auto", "dockerfile", "offline")
 
-# The offline image is Debian bookworm, like the Dockerfile's base, with its python3 3.11.
-SUITE = "bookworm"
+# The offline image's Debian (debian.SUITE) has its python3 3.11.
 PYTHON_VERSION = "3.11"
 # bookworm's glibc is 2.36: manylinux wheels up to that run on it.
 GLIBC_MINOR = 36
@@ -65,18 +75,6 @@ IMAGE_CHANGES = (
 # Paths inside the new root, not on the host: /tmp is the sandbox user's home there.
 ROOT_WHEELS = "/tmp/wheels"  # noqa: S108
 SANDBOX_HOME = "/tmp"  # noqa: S108
-# Whatever the host's environment says, commands inside the new root see only this.
-CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
-# Air-gapped engines answer at once (no DNS); this bounds a firewall that drops packets.
-REGISTRY_PROBE_SECONDS = 15
-# A build step (pip install, compileall) may print nothing for minutes.
-BUILD_READ_TIMEOUT_SECONDS = 1800
-
-Log = Callable[[str], None]
-
-
-class ImageBuildError(Exception):
-    """The image could not be built; the message says why and what to do about it."""
 
 
 def image_tag() -> str:
@@ -103,14 +101,6 @@ def configured_image() -> str:
     return settings.TURNBOX_SANDBOX_IMAGE or image_tag()
 
 
-def image_exists(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return False
-    return True
-
-
 def build_image(
     *,
     client: docker.DockerClient | None = None,
@@ -129,44 +119,23 @@ def build_image(
     if not force and image_exists(client, tag):
         return tag
     if method == "auto":
-        method = "dockerfile" if registry_reachable(client) else "offline"
+        method = "dockerfile" if registry_reachable(client, base_image()) else "offline"
     # A forced build moves the tags onto new images: the old ones would linger untagged.
     replaced = _image_ids(client, tag, base) if force else []
     log(f"Building {tag} ({method})")
     started = time.monotonic()
     if method == "dockerfile":
-        _build_from_dockerfile(client, tag, force=force, log=log)
+        build_from_dockerfile(client, SOURCE_DIR, tag, force=force, log=log)
     else:
         _build_offline(client, tag, force=force, log=log)
     log(f"Built {tag} in {time.monotonic() - started:.0f} s")
     # The current base stays even after a Dockerfile build: it is the offline recipe's
     # gigabyte, and the next offline build of these packages needs it.
-    _remove_older_builds(client, keep=(tag, base), log=log)
+    remove_older_builds(
+        client, keep=(tag, base), log=log, repositories=(REPOSITORY, BASE_REPOSITORY)
+    )
     _remove_replaced(client, replaced, log=log)
     return tag
-
-
-def _remove_older_builds(
-    client: docker.DockerClient,
-    *,
-    keep: tuple[str, ...],
-    log: Log,
-    repositories: tuple[str, ...] | None = None,
-) -> None:
-    """Each recipe change makes a new gigabyte image: drop the builds it replaces. Builds are
-    the tags that are hashes; others (dev, proto) are people's own and stay. Final images go
-    first, so that an older base has no child left when its own turn comes. The sandbox's
-    repositories unless others are named (read at call time: tests move them)."""
-    for repository in repositories or (REPOSITORY, BASE_REPOSITORY):
-        for tag in _build_tags(client, repository):
-            if tag not in keep and _remove_quietly(client, tag):
-                log(f"Removed the older build {tag}")
-
-
-def _build_tags(client: docker.DockerClient, repository: str) -> list[str]:
-    build = re.compile(rf"{re.escape(repository)}:[0-9a-f]{{16}}")
-    images = client.images.list(name=repository)
-    return [tag for image in images for tag in image.tags if build.fullmatch(tag)]
 
 
 def _image_ids(client: docker.DockerClient, *tags: str) -> list[str]:
@@ -180,16 +149,8 @@ def _remove_replaced(client: docker.DockerClient, image_ids: list[str], *, log: 
                 continue  # rebuilt to the same image, or someone tagged it for their own use
         except docker.errors.ImageNotFound:
             continue  # went with the image built on it
-        if _remove_quietly(client, image_id):
+        if remove_quietly(client, image_id):
             log(f"Removed the replaced image {image_id.removeprefix('sha256:')[:12]}")
-
-
-def _remove_quietly(client: docker.DockerClient, image: str) -> bool:
-    try:
-        client.images.remove(image)
-    except docker.errors.APIError:
-        return False  # a container still uses it: the next build tries again
-    return True
 
 
 # --- Dockerfile -------------------------------------------------------------------------
@@ -203,81 +164,7 @@ def base_image() -> str:
     return match.group(1)
 
 
-def registry_reachable(client: docker.DockerClient, image: str | None = None) -> bool:
-    """Whether the engine can pull a Dockerfile's base image (by default the sandbox's).
-    Asks the registry for the image's manifest only: the build pulls the layers if the
-    answer is yes."""
-    try:
-        with _request_timeout(client.api, REGISTRY_PROBE_SECONDS):
-            client.api.inspect_distribution(image or base_image())
-    except (docker.errors.APIError, requests.exceptions.RequestException):
-        return False
-    return True
-
-
-@contextmanager
-def _request_timeout(api: docker.APIClient, seconds: float) -> Iterator[None]:
-    saved, api.timeout = api.timeout, seconds
-    try:
-        yield
-    finally:
-        api.timeout = saved
-
-
-def _build_from_dockerfile(client: docker.DockerClient, tag: str, *, force: bool, log: Log) -> None:
-    with _request_timeout(client.api, BUILD_READ_TIMEOUT_SECONDS):
-        for chunk in client.api.build(
-            path=str(SOURCE_DIR), tag=tag, rm=True, forcerm=True, nocache=force, decode=True
-        ):
-            if "error" in chunk:
-                raise ImageBuildError(f"docker build failed: {chunk['error'].strip()}")
-            if text := chunk.get("stream", "").rstrip():
-                log(text)
-
-
 # --- Offline, from Debian ----------------------------------------------------------------
-
-
-def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
-    """The URI the host's apt fetches SUITE from: the offline image comes from the same
-    place, whatever mirror or proxy this host is set up with."""
-    for uri, suites in _apt_sources(apt_dir):
-        if SUITE in suites and uri.split(":", 1)[0] in ("http", "https", "ftp", "file"):
-            return uri.rstrip("/")
-    raise ImageBuildError(
-        f"No Debian {SUITE} source in the host's apt configuration ({apt_dir}/sources.list, "
-        f"{apt_dir}/sources.list.d/): the offline build bootstraps {SUITE} from the mirror apt "
-        "uses. On other systems, build where a registry is reachable (--method dockerfile)."
-    )
-
-
-def _apt_sources(apt_dir: Path) -> Iterator[tuple[str, list[str]]]:
-    for path in [apt_dir / "sources.list", *sorted((apt_dir / "sources.list.d").glob("*.list"))]:
-        if path.is_file():
-            yield from _one_line_sources(path.read_text())
-    for path in sorted((apt_dir / "sources.list.d").glob("*.sources")):
-        yield from _deb822_sources(path.read_text())
-
-
-def _one_line_sources(text: str) -> Iterator[tuple[str, list[str]]]:
-    for line in text.splitlines():
-        words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
-        if len(words) >= 3 and words[0] == "deb":
-            yield words[1], [words[2]]
-
-
-def _deb822_sources(text: str) -> Iterator[tuple[str, list[str]]]:
-    for stanza in re.split(r"\n\s*\n", text):
-        fields = {}
-        for line in stanza.splitlines():
-            # Comments, and continuation lines (an inline Signed-By key) name no source.
-            if line.startswith("#") or line[:1].isspace() or ":" not in line:
-                continue
-            key, _, value = line.partition(":")
-            fields[key.strip().lower()] = value.split()
-        if "deb" in fields.get("types", []) and fields.get("enabled") != ["no"]:
-            for uri in fields.get("uris", []):
-                yield uri, fields.get("suites", [])
 
 
 def _build_offline(client: docker.DockerClient, tag: str, *, force: bool, log: Log) -> None:
@@ -297,78 +184,44 @@ def ensure_base(client: docker.DockerClient, *, force: bool = False, log: Log = 
     return base
 
 
-def build_on_base(
-    client: docker.DockerClient, base: str, tag: str, *, context: io.BytesIO, nocache: bool
-) -> None:
-    """Builds ``tag`` from a tar build context whose Dockerfile starts FROM ``base``."""
-    # The base is local and no registry need be reachable: never pull it.
-    try:
-        with _request_timeout(client.api, BUILD_READ_TIMEOUT_SECONDS):
-            client.images.build(
-                fileobj=context, custom_context=True, tag=tag, pull=False,
-                nocache=nocache, rm=True, forcerm=True,
-            )  # fmt: skip
-    except docker.errors.BuildError as error:
-        raise ImageBuildError(f"docker build on {base} failed: {error.msg}") from None
-
-
 def _bridge_context(base: str) -> io.BytesIO:
     """A build context of a two-line Dockerfile and the bridge it copies onto the base."""
     dockerfile = f"FROM {base}\nCOPY bridge.py {BRIDGE_PATH}\n".encode()
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as archive:
-        _add_file(archive, "Dockerfile", dockerfile)
-        _add_file(archive, "bridge.py", (SOURCE_DIR / "bridge.py").read_bytes())
+        add_file(archive, "Dockerfile", dockerfile)
+        add_file(archive, "bridge.py", (SOURCE_DIR / "bridge.py").read_bytes())
     context.seek(0)
     return context
 
 
-def _add_file(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    # COPY keeps the mode: readable by the sandbox user whatever the checkout's umask was.
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-    archive.addfile(info, io.BytesIO(data))
-
-
 def _build_base(client: docker.DockerClient, tag: str, log: Log) -> None:
-    tools = _offline_tools()
-    mirror = debian_mirror()
+    tools = debian.offline_tools()
+    mirror = debian.debian_mirror()
     workdir = Path(tempfile.mkdtemp(prefix="turnbox-sandbox-"))
     try:
         rootfs, wheels = workdir / "rootfs", workdir / "wheels"
-        log(f"Bootstrapping Debian {SUITE} from {mirror} and downloading wheels (a minute or two)")
+        suite = debian.SUITE
+        log(f"Bootstrapping Debian {suite} from {mirror} and downloading wheels (a minute or two)")
         # Independent and each mostly waiting on the network: run side by side.
         with ThreadPoolExecutor(1) as pool:
             download = pool.submit(_download_wheels, wheels)
-            _run([tools["debootstrap"], *_debootstrap_args(rootfs, mirror)], what="debootstrap")
+            debian.run(
+                [tools["debootstrap"], *_debootstrap_args(rootfs, mirror)], what="debootstrap"
+            )
             download.result()
         log("Installing the Python packages and compiling byte code")
         _install_python(tools["chroot"], rootfs, wheels)
         _finish_rootfs(tools["chroot"], rootfs)
         log("Importing the root file system into Docker")
-        _import_rootfs(client, tools["tar"], rootfs, tag)
+        debian.import_rootfs(client, tools["tar"], rootfs, tag, IMAGE_CHANGES)
     finally:
-        _remove_tree(workdir)
-
-
-def _offline_tools() -> dict[str, str]:
-    if os.geteuid() != 0:
-        raise ImageBuildError(
-            "The offline build needs root (debootstrap and chroot). Run it as root, or build "
-            "where a registry is reachable with --method dockerfile."
-        )
-    tools = {name: shutil.which(name) for name in ("debootstrap", "chroot", "tar")}
-    if missing := [name for name, path in tools.items() if not path]:
-        raise ImageBuildError(
-            f"The offline build needs {', '.join(missing)}: install it "
-            "(Debian: apt-get install debootstrap; scripts/docker.sh does it when run as root)."
-        )
-    return tools
+        debian.remove_tree(workdir)
 
 
 def _debootstrap_args(rootfs: Path, mirror: str) -> list[str]:
     include = ",".join(DEBIAN_PACKAGES)
-    return ["--variant=minbase", f"--include={include}", SUITE, str(rootfs), mirror]
+    return ["--variant=minbase", f"--include={include}", debian.SUITE, str(rootfs), mirror]
 
 
 def _download_wheels(wheels: Path) -> None:
@@ -380,18 +233,20 @@ def _download_wheels(wheels: Path) -> None:
     command += ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation"]
     command += ["cp", *(arg for p in platforms for arg in ("--platform", p))]
     command += ["--dest", str(wheels), "--requirement", str(SOURCE_DIR / "requirements.txt")]
-    _run(command, what="pip download")
+    debian.run(command, what="pip download")
     shutil.copy(SOURCE_DIR / "requirements.txt", wheels / "requirements.txt")
 
 
 def _install_python(chroot: str, rootfs: Path, wheels: Path) -> None:
     shutil.move(wheels, rootfs / ROOT_WHEELS.lstrip("/"))
-    _chroot(chroot, rootfs, "python3", "-m", "venv", "/opt/python")
+    debian.run_in_root(chroot, rootfs, "python3", "-m", "venv", "/opt/python")
     pip = ["/opt/python/bin/pip", "install", "--no-index", "--no-compile", "--no-cache-dir"]
     pip += ["--disable-pip-version-check", "--find-links", ROOT_WHEELS]
-    _chroot(chroot, rootfs, *pip, "--requirement", f"{ROOT_WHEELS}/requirements.txt")
-    _chroot(chroot, rootfs, "/opt/python/bin/pip", "uninstall", "--yes", *UNUSED_PACKAGES)
-    _chroot(
+    debian.run_in_root(chroot, rootfs, *pip, "--requirement", f"{ROOT_WHEELS}/requirements.txt")
+    debian.run_in_root(
+        chroot, rootfs, "/opt/python/bin/pip", "uninstall", "--yes", *UNUSED_PACKAGES
+    )
+    debian.run_in_root(
         chroot, rootfs, "/opt/python/bin/python", "-m", "compileall", "-q", "-j", "0",
         "/opt/python/lib", f"/usr/lib/python{PYTHON_VERSION}",
     )  # fmt: skip
@@ -399,68 +254,12 @@ def _install_python(chroot: str, rootfs: Path, wheels: Path) -> None:
 
 def _finish_rootfs(chroot: str, rootfs: Path) -> None:
     for folder in ("tmp", "var/cache/apt/archives", "var/lib/apt/lists"):
-        _empty_folder(rootfs / folder)
+        debian.empty_folder(rootfs / folder)
     for folder in ("usr/share/doc", "usr/share/man", "usr/share/info"):
         shutil.rmtree(rootfs / folder, ignore_errors=True)
-    _chroot(
+    debian.run_in_root(
         chroot, rootfs, "useradd", "--uid", "1000", "--user-group", "--home-dir", SANDBOX_HOME,
         "--no-create-home", "--shell", "/bin/bash", "sandbox",
     )  # fmt: skip
     (rootfs / "workspace").mkdir()
     os.chown(rootfs / "workspace", 1000, 1000)
-
-
-def _import_rootfs(
-    client: docker.DockerClient,
-    tar: str,
-    rootfs: Path,
-    tag: str,
-    changes: tuple[str, ...] = IMAGE_CHANGES,
-) -> None:
-    repository, _, name = tag.rpartition(":")
-    # Streamed from tar straight into the engine: the root file system is about a gigabyte.
-    archive = subprocess.Popen(  # noqa: S603
-        [tar, "--numeric-owner", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE
-    )
-    try:
-        chunks = iter(lambda: archive.stdout.read(1 << 20), b"")
-        answer = client.api.import_image_from_stream(
-            chunks, repository=repository, tag=name, changes=list(changes)
-        )
-    finally:
-        archive.stdout.close()
-        status = archive.wait()
-    if status or '"error' in answer:
-        raise ImageBuildError(f"docker import failed (tar exit {status}): {answer.strip()}")
-
-
-def _chroot(chroot: str, rootfs: Path, *command: str) -> None:
-    _run([chroot, str(rootfs), *command], what=" ".join(command[:3]), env=CHROOT_ENV)
-
-
-def _run(command: list[str], *, what: str, env: dict[str, str] | None = None) -> None:
-    result = subprocess.run(  # noqa: S603
-        command, capture_output=True, text=True, errors="replace", env=env, check=False
-    )
-    if result.returncode:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise ImageBuildError(f"{what} failed (exit {result.returncode}):\n{tail}")
-
-
-def _empty_folder(folder: Path) -> None:
-    for child in folder.iterdir() if folder.is_dir() else ():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
-def _remove_tree(workdir: Path) -> None:
-    # debootstrap mounts /proc and /sys inside the new root and can leave them mounted when
-    # it fails; deleting through a mount point would reach the host's own files.
-    prefix = f"{workdir}/"
-    with open("/proc/self/mounts") as mounts:
-        points = [line.split()[1] for line in mounts]
-    for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)  # noqa: S603, S607
-    shutil.rmtree(workdir, ignore_errors=True)

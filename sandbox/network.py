@@ -7,7 +7,7 @@
 A workspace admin sets the workspace's policy; an agent may narrow it, never widen it
 (``effective_policy``). Private, loopback and link-local addresses are refused under
 every policy, by the proxy, after it resolves a name (platform/egress/). This module is
-pure: it validates, combines and describes policies; sandbox/egress.py enforces them.
+pure: it validates, combines and describes policies; sandbox/egress/ enforces them.
 """
 
 import ipaddress

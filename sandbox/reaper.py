@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 
-from sandbox import egress, services
+from sandbox import services
 from sandbox.containers import (
     CREATED_LABEL,
     LABEL,
@@ -21,6 +21,7 @@ from sandbox.containers import (
     owner_alive,
     remove_sandbox,
 )
+from sandbox.egress import links
 from sandbox.signals import reaped
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def reap() -> list[str]:
         labels = network.get("Labels") or {}
         young = now - _created(labels) < VOLUME_GRACE_SECONDS
         if network["Name"] not in in_use and not young and _orphaned(labels, now):
-            egress.remove_link(client=docker_client(), name=network["Name"])
+            links.remove_link(client=docker_client(), name=network["Name"])
             removed.append(network["Name"])
     services.sandbox_sessions_reaped(container_names=set(removed))
     if removed:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sandbox.containers import owner_alive
-from sandbox.egress import Attempt
+from sandbox.egress.attempts import Attempt
 from sandbox.models import Execution, NetworkAttempt, SandboxPolicy, SandboxSession
 from sandbox.network import Mode, NetworkPolicy, preset_domains
 from workspaces.models import User, Workspace

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sandbox import egress, pool, services, signals
+from sandbox import pool, services, signals
 from sandbox.allowance import Checks, Meter
 from sandbox.channel import CLOSED, ChannelClosed
 from sandbox.containers import (
@@ -32,6 +32,9 @@ from sandbox.containers import (
     owner_id,
     start_sandbox,
 )
+from sandbox.egress import feed
+from sandbox.egress.attempts import Attempt
+from sandbox.egress.errors import ProxyGone
 from sandbox.models import Execution, SandboxSession
 from sandbox.network import NetworkPolicy
 from sandbox.outcome import INTERRUPTED, KILLED, RUNNING, Outcome
@@ -297,7 +300,7 @@ class Session:
             try:
                 self._give_network(pooled)
                 return pooled
-            except egress.ProxyGone:  # it waited for a proxy that has been replaced since
+            except ProxyGone:  # it waited for a proxy that has been replaced since
                 pooled.destroy()
             except BaseException:
                 pooled.destroy()
@@ -307,7 +310,7 @@ class Session:
             self._give_network(sandbox)
         except BaseException as exc:
             sandbox.destroy()
-            if isinstance(exc, egress.ProxyGone):
+            if isinstance(exc, ProxyGone):
                 raise SandboxUnavailable(f"{exc} Try again.") from exc
             raise
         return sandbox
@@ -317,7 +320,7 @@ class Session:
 
     def _network_blocked(
         self, sandbox: Sandbox, execution: Execution | None, *, last: bool = False
-    ) -> list[egress.Attempt]:
+    ) -> list[Attempt]:
         return network_blocked(sandbox, record=self.record, execution=execution, last=last)
 
     def _lose_sandbox(self, outcome: Outcome, why: str) -> None:
@@ -348,7 +351,7 @@ class Session:
                     self._sandbox = None
         finally:
             # Also when the sandbox was lost on the way, or its last records unreadable.
-            egress.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
+            feed.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
             services.sandbox_session_end(session=self.record, reason=reason)
             self._announce_close()
 

@@ -6,8 +6,11 @@ import logging
 from docker.errors import DockerException
 from requests.exceptions import RequestException
 
-from sandbox import egress, services
+from sandbox import services
 from sandbox.containers import Sandbox, SandboxUnavailable, docker_client
+from sandbox.egress import feed, links
+from sandbox.egress.attempts import Attempt
+from sandbox.egress.errors import EgressUnavailable, ProxyGone
 from sandbox.models import Execution, SandboxSession
 from sandbox.network import NetworkPolicy
 
@@ -23,27 +26,27 @@ def network_give(
         return
     try:
         proxies.add(sandbox.link.proxy_id)
-        egress.watch(client=docker_client(), link=sandbox.link, session_id=str(record.id))
-        egress.assign(
+        feed.watch(client=docker_client(), link=sandbox.link, session_id=str(record.id))
+        links.assign(
             client=docker_client(), link=sandbox.link, policy=policy, session_id=str(record.id)
         )
-    except egress.ProxyGone:
+    except ProxyGone:
         raise
-    except (egress.EgressUnavailable, DockerException, RequestException) as exc:
+    except (EgressUnavailable, DockerException, RequestException) as exc:
         message = f"The sandbox's network policy could not be set: {exc}"
         raise SandboxUnavailable(message) from exc
 
 
 def network_blocked(
     sandbox: Sandbox, *, record: SandboxSession, execution: Execution | None, last: bool = False
-) -> list[egress.Attempt]:
+) -> list[Attempt]:
     """Records what the proxy decided for this sandbox since the last look; returns the
     refusals, which the caller and the model are told about."""
     if sandbox.link is None:
         return []
     # Never raises: the execution is finished and the sandbox removed whatever happens.
     try:
-        attempts = egress.collect(
+        attempts = feed.collect(
             client=docker_client(), link=sandbox.link, session_id=str(record.id), last=last
         )
     except Exception:

@@ -19,7 +19,7 @@ from agents.providers.base import (
     ToolCallRequest,
     ToolSpec,
 )
-from connections import egress
+from connections import base_urls
 from connections.masking import scrub
 from connections.providers import _provider_message, describe_error
 
@@ -41,14 +41,14 @@ _JSON_KINDS |= {bool: "true or false", type(None): "null"}
 def refuse_private_base_url(base_url: str) -> None:
     """check_provider's refusal, made at every call: the name may resolve elsewhere now
     than when the connection was saved. The transport checks again when connecting."""
-    if problem := egress.private_address_problem(base_url):
+    if problem := base_urls.private_address_problem(base_url):
         raise ProviderError(problem)
 
 
 def guarded_http_client(sdk: Any) -> Any:
     """``http_client`` for an SDK's async client (``openai`` or ``anthropic`` module),
     or None for the SDK's own when private servers are allowed anyway."""
-    transport = egress.async_transport_for_base_urls()
+    transport = base_urls.async_transport_for_base_urls()
     return sdk.DefaultAsyncHttpxClient(transport=transport) if transport else None
 
 

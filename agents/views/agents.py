@@ -11,8 +11,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from agents import selectors, services
-from agents.forms_agents import (
+from agents import selectors
+from agents.forms import (
     AgentBasicsForm,
     AgentCodeExecutionForm,
     AgentCreateForm,
@@ -20,6 +20,7 @@ from agents.forms_agents import (
     AgentModelForm,
 )
 from agents.models import Agent
+from agents.services import agents as services
 from connections.selectors import workspace_has_active_pixelml
 from skills.selectors import skill_choices_for_agent
 from workspaces.access import admin_only, workspace_view

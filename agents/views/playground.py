@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from agents import selectors as selectors
-from agents import services
 from agents.models import Conversation, ToolCall, Turn
+from agents.services import turns as services
 from agents.tools.output import IMAGE_MIMES
 from agents.tools.registry import code_of, title_of
 from workspaces.access import workspace_view

@@ -1,7 +1,7 @@
 """Plain helpers for the agent management tests (tests/agents/test_*_agents.py)."""
 
-from agents import services
 from agents.models import Agent
+from agents.services import agents as services
 from connections.models import Connection, Kind
 from connections.services import connection_create, pixelml_key_issue
 from tests.connections.conftest import OPENAI_KEY

@@ -4,9 +4,9 @@ browser and the model in plain words."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from agents import services
 from agents.models import Agent, NetworkMode, Turn
 from agents.selectors import agent_network_policy
+from agents.services import agents as services
 from sandbox.network import Mode
 from sandbox.services import sandbox_network_policy_set
 from tests.agents.test_turns import py, run_turn

@@ -18,7 +18,7 @@ from agents.providers.base import (
 )
 from agents.providers.openai_chat import OpenAIChatProvider
 from agents.providers.sdk import MAX_OUTPUT_TOKENS
-from connections import egress
+from connections import base_urls
 from connections.masking import mask_secret
 from tests.agents import llm_server
 from tests.agents.llm_server import DEFAULT_USAGE, Reply, ScriptedLLM, ToolCall
@@ -455,7 +455,7 @@ def test_a_name_that_turns_private_after_the_check_is_refused_at_connection(
     llm = scripted_llm([Reply.text("Two.")])
     settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = False
     # The check answers "public" (as a rebinding name would); the connection must not.
-    monkeypatch.setattr(egress, "private_address_problem", lambda url: "")
+    monkeypatch.setattr(base_urls, "private_address_problem", lambda url: "")
     message, _ = failure(provider_for(kind, llm))
     assert "resolved to a private or local address (127.0.0.1)" in message
     assert llm.requests == []

@@ -1,8 +1,8 @@
 """A turn's sandbox holder: what its code may do, read as the turn starts."""
 
-from agents import services
 from agents.models import Agent, NetworkMode, Turn
 from agents.sandboxes import TurnSandbox
+from agents.services import turns as services
 from sandbox.services import sandbox_network_policy_set
 
 

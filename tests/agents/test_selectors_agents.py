@@ -2,8 +2,9 @@ import pytest
 from cryptography.fernet import Fernet
 from django.http import Http404
 
-from agents import selectors, services
+from agents import selectors
 from agents.models import Conversation, Turn
+from agents.services import agents as services
 from connections.services import pixelml_key_revoke
 from sandbox.models import SandboxPolicy
 from tests.agents.helpers_agents import add_openai, add_pixelml, make_agent

@@ -2,8 +2,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
 
-from agents import services
 from agents.models import Agent, Conversation
+from agents.services import agents as services
 from connections.services import pixelml_key_revoke
 from sandbox.models import SandboxPolicy
 from tests.agents.helpers_agents import add_openai, add_pixelml, make_agent

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from agents import services
 from agents.models import Agent, ToolCall, Turn
+from agents.services import turns as services
 from sandbox.containers import owner_id
 from sandbox.reaper import reap
 from tests.conftest import postgres_only, run_at_once

@@ -9,10 +9,10 @@ import pytest
 from channels.db import database_sync_to_async
 from channels_redis.core import RedisChannelLayer
 
-from agents import services
 from agents.events import GroupPublisher
 from agents.models import Agent, Message, ToolCall, Turn
 from agents.providers.base import Finish, ProviderError, ToolCallRequest
+from agents.services import turns as services
 from agents.turns import ACCESS_LOST, turn_execute
 from connections import crypto
 from connections.models import Connection, Kind

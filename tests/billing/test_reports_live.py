@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from agents import services
+from agents.services import turns as services
 from agents.turns import turn_execute
 from billing import reports, turn_usage
 from billing.models import BillingSettings, LedgerEntry

@@ -7,8 +7,9 @@ import docker
 import pytest
 import requests
 
-from sandbox import egress_image
-from sandbox.image import build_image, configured_image, image_exists, image_tag
+from sandbox.builds import image_exists
+from sandbox.egress import image as egress_image
+from sandbox.image import build_image, configured_image, image_tag
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ from django.test import override_settings
 from docker.errors import APIError, NotFound
 from docker.types import IPAMConfig, IPAMPool
 
-from sandbox import egress
 from sandbox.containers import docker_client
+from sandbox.egress import proxy as egress_proxy
 
 TEST_NET_2 = ipaddress.ip_network("198.51.100.0/24")
 # The deprecated 6to4 relay range (RFC 7526): routed nowhere any more, and no private or
@@ -76,12 +76,12 @@ def running_lab(sandbox_image: str) -> Iterator[Lab]:
             "internal.turnbox.test": "127.0.0.1",
             "metadata.turnbox.test": "169.254.169.254",
         }
-        proxy = egress.ensure_proxy(client=client, extra_hosts=hosts)
+        proxy = egress_proxy.ensure_proxy(client=client, extra_hosts=hosts)
         yield Lab(proxy=proxy.id, server_ip=server_ip)
     finally:
         with contextlib.suppress(NotFound):
             client.api.remove_container(server, force=True)
-        egress.remove_proxy(client=client)
+        egress_proxy.remove_proxy(client=client)
         override.disable()
 
 
@@ -90,7 +90,7 @@ def _outbound_network(client, name: str):
         subnet = random.choice(list(TEST_NET_2.subnets(new_prefix=28)))
         try:
             client.api.create_network(
-                name, driver="bridge", labels={egress.LABEL: "1"}, check_duplicate=True,
+                name, driver="bridge", labels={egress_proxy.LABEL: "1"}, check_duplicate=True,
                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]),
             )  # fmt: skip
         except APIError as error:

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from docker.errors import NotFound
 
-from sandbox import egress_image
 from sandbox.containers import CREATED_LABEL, LABEL, OWNER_LABEL, docker_client, remove_sandbox
+from sandbox.egress import image as egress_image
 from sandbox.management.commands.sandbox_run import Command as RunCommand
 from sandbox.models import SandboxSession
 from tests.sandbox.egress_lab import HELLO, PORT, running_lab

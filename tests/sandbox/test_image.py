@@ -10,15 +10,8 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from sandbox import image
-from sandbox.image import (
-    ImageBuildError,
-    base_tag,
-    build_image,
-    configured_image,
-    debian_mirror,
-    image_tag,
-)
+from sandbox import builds, image
+from sandbox.image import base_tag, build_image, configured_image, image_tag
 
 LIBRARIES = [
     "pandas", "numpy", "scipy", "matplotlib", "seaborn", "plotly", "PIL", "pypdf",
@@ -124,37 +117,6 @@ def test_the_dockerfile_base_is_pinned_to_a_release():
     assert re.fullmatch(pinned, image.base_image())
 
 
-# -- the host's apt sources name the mirror ----------------------------------------------
-def test_the_mirror_comes_from_deb822_sources(tmp_path):
-    (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list.d" / "debian.sources").write_text(
-        "Types: deb-src\nURIs: http://src.mirror.test/debian\nSuites: bookworm\n\n"
-        "Enabled: no\nTypes: deb\nURIs: http://off.mirror.test/debian\nSuites: bookworm\n\n"
-        "Types: deb\n# a comment\nURIs: http://mirror.test/debian/\n"
-        "Suites: bookworm bookworm-updates\nComponents: main\n"
-    )
-    assert debian_mirror(tmp_path) == "http://mirror.test/debian"
-
-
-def test_the_mirror_comes_from_one_line_sources(tmp_path):
-    (tmp_path / "sources.list").write_text(
-        "# deb http://commented.test/debian bookworm main\n"
-        "deb http://security.test/debian-security bookworm-security main\n"
-        "deb [signed-by=/usr/share/keyrings/k.gpg] http://mirror.test/debian bookworm main\n"
-    )
-    assert debian_mirror(tmp_path) == "http://mirror.test/debian"
-
-
-def test_no_bookworm_source_is_a_clear_error(tmp_path):
-    (tmp_path / "sources.list").write_text("deb http://archive.test/ubuntu noble main\n")
-    with pytest.raises(ImageBuildError, match="No Debian bookworm source"):
-        debian_mirror(tmp_path)
-
-
-def test_this_hosts_apt_names_a_mirror():
-    assert re.match(r"(https?|ftp|file):", debian_mirror())
-
-
 # -- build -------------------------------------------------------------------------------
 def test_an_existing_tag_is_not_built_again(docker_engine):
     tag = build_image(client=docker_engine)  # builds once if the engine lacks it
@@ -200,7 +162,7 @@ TEST_BASE_REPOSITORY = "turnbox-sandbox-test-base"
 def offline_base(docker_engine) -> str:
     """The real base layer, built once if the engine lacks it (the image may exist without it,
     built from the Dockerfile or before the recipe had layers)."""
-    if not image.image_exists(docker_engine, base_tag()) and os.geteuid() != 0:
+    if not builds.image_exists(docker_engine, base_tag()) and os.geteuid() != 0:
         pytest.skip("the offline recipe needs root to build its base")
     return image.ensure_base(docker_engine)
 
@@ -271,7 +233,7 @@ def test_force_builds_the_base_again(docker_engine, own_repositories, sources, m
     again = docker_engine.images.get(tag)
     assert again.id != first.id
     # The image the tag used to name is gone: nothing but the tag held it.
-    assert not image.image_exists(docker_engine, first.id)
+    assert not builds.image_exists(docker_engine, first.id)
 
 
 def test_older_builds_go_and_other_tags_stay(docker_engine, own_repositories):
@@ -289,7 +251,10 @@ def test_older_builds_go_and_other_tags_stay(docker_engine, own_repositories):
     container = used_image(docker_engine, keep[1], in_use)
     try:
         said = []
-        image._remove_older_builds(docker_engine, keep=tuple(keep), log=said.append)
+        repositories = (TEST_REPOSITORY, TEST_BASE_REPOSITORY)
+        builds.remove_older_builds(
+            docker_engine, keep=tuple(keep), log=said.append, repositories=repositories
+        )
         assert said == [f"Removed the older build {tag}" for tag in older]
         assert own_tags(docker_engine) == {*keep, *others, in_use}
     finally:

@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from django.test import override_settings
 from docker.errors import NotFound
 
-from sandbox import egress, egress_image, pool, reaper, services
+from sandbox import pool, reaper, services
 from sandbox.containers import (
     CREATED_LABEL,
     LABEL,
@@ -24,6 +24,10 @@ from sandbox.containers import (
     SandboxUnavailable,
     docker_client,
 )
+from sandbox.egress import feed, links
+from sandbox.egress import image as egress_image
+from sandbox.egress import proxy as egress_proxy
+from sandbox.egress import refused as egress_refused
 from sandbox.models import Execution, NetworkAttempt, SandboxSession
 from sandbox.network import NetworkPolicy
 from sandbox.selectors import network_attempts, workspace_network_policy
@@ -238,7 +242,7 @@ for name in ("allowed.turnbox.test", "example.com"):
         assert float(line.split()[-1]) < 10
     assert len(names) == 2 and all(name.startswith("no name:") for name in names), names
     # Not Docker's embedded resolver forwarding from the host (CVE-2024-29018).
-    assert host_config["Dns"] == egress.SANDBOX_DNS
+    assert host_config["Dns"] == links.SANDBOX_DNS
 
 
 def test_an_allowed_name_that_resolves_to_a_private_address_is_refused(lab):
@@ -302,7 +306,7 @@ def test_pip_install_works_with_the_python_packages_preset(lab):
         events, imported = run(s.python("import six; print(six.__file__)"))
     assert installed["status"] == "ok", installed
     assert imported["status"] == "ok"
-    assert stdout(events).startswith(f"{egress.PACKAGES_DIR}/six.py")
+    assert stdout(events).startswith(f"{links.PACKAGES_DIR}/six.py")
 
 
 def test_pip_install_is_refused_when_the_index_is_not_listed(lab):
@@ -354,9 +358,9 @@ def test_a_session_whose_sandbox_was_lost_leaves_nothing_in_the_record_feed(lab)
             events.append(event)
             if event["type"] == "stdout":
                 api.kill(s.sandbox.name)
-        assert session_id in egress._feeds[lab.proxy].sessions()
+        assert session_id in feed._feeds[lab.proxy].sessions()
     assert "ended unexpectedly" in events[-1]["message"]
-    assert session_id not in egress._feeds[lab.proxy].sessions()
+    assert session_id not in feed._feeds[lab.proxy].sessions()
 
 
 def test_an_execution_is_finished_even_when_its_network_records_cannot_be_stored(
@@ -506,7 +510,7 @@ def test_a_firewall_rule_that_fails_stops_the_proxy_from_starting(
 
 def test_the_proxy_refuses_one_sandboxs_address_to_another_whatever_their_range(lab):
     api = docker_client().api
-    built_in = [ipaddress.ip_network(n) for n in egress._listed_networks()]
+    built_in = [ipaddress.ip_network(n) for n in egress_refused._listed_networks()]
     subnets = ipaddress.ip_network(SANDBOX_SUBNETS)
     assert not any(subnets.overlaps(network) for network in built_in), "the lab's own range"
     serve = (
@@ -534,7 +538,7 @@ def test_the_proxy_refuses_this_hosts_own_address(lab):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect(("203.0.113.80", 443))
         own = ipaddress.ip_address(probe.getsockname()[0])
-    if any(own in ipaddress.ip_network(n) for n in egress._listed_networks()):
+    if any(own in ipaddress.ip_network(n) for n in egress_refused._listed_networks()):
         pytest.skip(f"This host's address {own} is in the built-in list, refused anyway.")
     exec_id = docker_client().api.exec_create(lab.proxy, ["cat", "/run/squid/refused-networks"])
     assert f"{own}/32" in docker_client().api.exec_start(exec_id).decode().split()
@@ -601,7 +605,7 @@ def test_the_reaper_removes_the_network_of_a_dead_process(lab):
     client = docker_client()
     name = f"turnbox-sandbox-orphan{os.getpid()}"
     labels = {LABEL: "1", OWNER_LABEL: DEAD_OWNER, CREATED_LABEL: str(int(time.time()) - 3600)}
-    egress._create_network(client, name, labels)
+    links._create_network(client, name, labels)
     client.api.connect_container_to_network(lab.proxy, name)
     assert name in reaper.reap()
     with pytest.raises(NotFound):
@@ -638,13 +642,13 @@ def test_the_proxy_serves_again_after_a_restart(lab):
     client = docker_client()
     restarted = time.time()
     client.api.restart(lab.proxy, timeout=5)
-    egress._wait_ready(client, lab.proxy, since=restarted - 1)
+    egress_proxy._wait_ready(client, lab.proxy, since=restarted - 1)
     with open_session(purpose="test", network=allowlist(f"allowed.turnbox.test:{PORT}")) as s:
         events, _status = run(
             s.python(FETCH + f"print(fetch('http://allowed.turnbox.test:{PORT}/')[0])")
         )
     assert stdout(events) == f"{HELLO}\n"
-    assert egress.running_proxy(client).id == lab.proxy
+    assert egress_proxy.running_proxy(client).id == lab.proxy
 
 
 def test_a_proxy_that_keeps_failing_is_replaced(docker_engine, egress_proxy_image, sandbox_image):
@@ -660,10 +664,10 @@ def test_a_proxy_that_keeps_failing_is_replaced(docker_engine, egress_proxy_imag
             while not client.api.inspect_container(broken.id)["State"]["Restarting"]:
                 assert time.monotonic() < deadline, "the broken container never restarted"
                 time.sleep(0.05)
-            proxy = egress.running_proxy(client)
+            proxy = egress_proxy.running_proxy(client)
             details = client.api.inspect_container(name)
             assert proxy.id != broken.id
             assert details["Config"]["Image"] == egress_proxy_image
             assert details["State"]["Running"] and not details["State"]["Restarting"]
         finally:
-            egress.remove_proxy(client=client)
+            egress_proxy.remove_proxy(client=client)

@@ -4,11 +4,14 @@ import docker
 import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox import egress, egress_image, image
-from sandbox.image import ImageBuildError
+from sandbox import builds
+from sandbox.builds import ImageBuildError
+from sandbox.egress import image as egress_image
+from sandbox.egress.errors import EgressUnavailable
+from sandbox.egress.proxy import Proxy, ensure_proxy, remove_proxy, running_proxy
 from sandbox.management.commands.build_sandbox_image import _docker_client
 
-FAILURES = (ImageBuildError, egress.EgressUnavailable, docker.errors.DockerException)
+FAILURES = (ImageBuildError, EgressUnavailable, docker.errors.DockerException)
 
 
 class Command(BaseCommand):
@@ -22,7 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--method", choices=image.METHODS, default="auto")
+        parser.add_argument("--method", choices=builds.METHODS, default="auto")
         parser.add_argument(
             "--build-only", action="store_true", help="Build the image; start nothing."
         )
@@ -47,13 +50,13 @@ class Command(BaseCommand):
         client = _docker_client()
         try:
             if stop:
-                egress.remove_proxy(client=client)
+                remove_proxy(client=client)
                 return
             egress_image.build_image(client=client, method=method, log=self._log)
             if build_only:
                 self.stdout.write(egress_image.image_tag())
                 return
-            proxy = egress.ensure_proxy(client=client, replace=replace)
+            proxy = ensure_proxy(client=client, replace=replace)
             # Only now: the proxy that ran until a moment ago held the previous build.
             egress_image.remove_older_builds(client=client, log=self._log)
             self.stdout.write(proxy.name)
@@ -64,11 +67,11 @@ class Command(BaseCommand):
         finally:
             client.close()
 
-    def _watch(self, client: docker.DockerClient, proxy: egress.Proxy, *, every: float) -> None:
+    def _watch(self, client: docker.DockerClient, proxy: Proxy, *, every: float) -> None:
         while True:
             time.sleep(every)
             try:
-                current = egress.running_proxy(client)
+                current = running_proxy(client)
             except (*FAILURES, requests.exceptions.RequestException) as error:
                 self._log(f"The egress proxy is not running: {error}")
                 continue

@@ -8,9 +8,9 @@ import time
 import pytest
 from django.urls import reverse
 
-from agents import services
 from agents.models import Agent, Turn
 from agents.sandboxes import TurnSandbox
+from agents.services import turns as services
 from agents.tools import registry
 from agents.tools.code import PYTHON
 from agents.tools.output import OutputLog

@@ -3,9 +3,9 @@ calls a model gets wrong."""
 
 import pytest
 
-from agents import services
 from agents.models import Turn
 from agents.sandboxes import AGENT_OFF, TurnSandbox
+from agents.services import turns as services
 from agents.tools import code, registry, skills
 from agents.tools.output import OutputLog
 from agents.tools.types import ToolCallRequest, ToolRun

@@ -5,7 +5,7 @@ from django import forms
 
 from agents import selectors
 from agents.models import Agent, NetworkMode
-from agents.services import MAX_STEPS, MIN_MEMORY_MB, MIN_TIMEOUT_SECONDS
+from agents.services.agents import MAX_STEPS, MIN_MEMORY_MB, MIN_TIMEOUT_SECONDS
 from connections.selectors import workspace_has_active_pixelml
 from sandbox.selectors import sandbox_maximums, workspace_network_policy
 from workspaces.models import Workspace

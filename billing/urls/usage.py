@@ -1,6 +1,8 @@
+"""The usage report, its CSV export and one turn's usage."""
+
 from django.urls import path
 
-from billing import views_reports as views
+from billing.views import usage as views
 
 app_name = "usage"
 urlpatterns = [

@@ -1,3 +1,5 @@
+"""The playground: conversations with agents."""
+
 from django.urls import path
 
 from agents.views import playground as views

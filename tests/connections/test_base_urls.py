@@ -3,7 +3,7 @@ import httpx2
 import pytest
 from django.core.exceptions import ValidationError
 
-from connections import egress, services
+from connections import base_urls, services
 from connections.models import Connection
 from tests.conftest import run_in_new_loop
 from tests.connections.conftest import OPENAI_KEY
@@ -107,7 +107,7 @@ def test_a_name_that_turns_private_after_the_check_is_refused_at_connection(
     )
     settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = False
     # The check answers "public" (as a rebinding name would); the connection must not.
-    monkeypatch.setattr(egress, "private_address_problem", lambda url: "")
+    monkeypatch.setattr(base_urls, "private_address_problem", lambda url: "")
     result = services.connection_check(connection=connection)
     assert not result.ok
     assert "resolved to a private or local address (127.0.0.1)" in result.message
@@ -117,25 +117,25 @@ def test_a_name_that_turns_private_after_the_check_is_refused_at_connection(
 def test_public_servers_are_reached_through_the_checked_address(monkeypatch):
     seen = []
     monkeypatch.setattr(
-        egress.socket,
+        base_urls.socket,
         "getaddrinfo",
         lambda host, port, **kw: seen.append(host) or [(2, 1, 6, "", ("93.184.215.14", port))],
     )
-    assert egress.public_address("api.example.com", 443) == "93.184.215.14"
+    assert base_urls.public_address("api.example.com", 443) == "93.184.215.14"
     assert seen == ["api.example.com"]
 
 
 def test_async_clients_get_the_guarded_transport_unless_private_servers_are_allowed(settings):
-    assert isinstance(egress.async_transport_for_base_urls(), egress.AsyncGuardedTransport)
+    assert isinstance(base_urls.async_transport_for_base_urls(), base_urls.AsyncGuardedTransport)
     settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
-    assert egress.async_transport_for_base_urls() is None
+    assert base_urls.async_transport_for_base_urls() is None
 
 
 def test_the_async_transport_refuses_a_private_address_at_connection(fake_provider):
     server = fake_provider(OPENAI_KEY)
 
     async def request() -> None:
-        async with httpx2.AsyncClient(transport=egress.AsyncGuardedTransport()) as client:
+        async with httpx2.AsyncClient(transport=base_urls.AsyncGuardedTransport()) as client:
             await client.get(server.url + "/v1/models")
 
     with pytest.raises(httpx2.ConnectError) as caught:
@@ -146,7 +146,7 @@ def test_the_async_transport_refuses_a_private_address_at_connection(fake_provid
 
 def test_the_async_transport_connects_to_the_checked_public_address(monkeypatch):
     monkeypatch.setattr(
-        egress.socket,
+        base_urls.socket,
         "getaddrinfo",
         lambda host, port, **kw: [(2, 1, 6, "", ("93.184.215.14", port))],
     )
@@ -159,7 +159,7 @@ def test_the_async_transport_connects_to_the_checked_public_address(monkeypatch)
     monkeypatch.setattr(httpcore2.AnyIOBackend, "connect_tcp", connect_tcp)
 
     async def request() -> None:
-        async with httpx2.AsyncClient(transport=egress.AsyncGuardedTransport()) as client:
+        async with httpx2.AsyncClient(transport=base_urls.AsyncGuardedTransport()) as client:
             await client.get("https://api.example.com/v1/models")
 
     with pytest.raises(httpx2.ConnectError):

@@ -1,6 +1,8 @@
+"""The billing settings: rate, agents' budgets, credit grants."""
+
 from django.urls import path
 
-from billing import views
+from billing.views import billing as views
 
 app_name = "billing"
 

@@ -1,10 +1,11 @@
 """The egress proxy's image: Squid, Python for its ACL helper, iptables, and the files of
 platform/egress/ on top.
 
-Built the way the sandbox image is (sandbox/image.py): from the Dockerfile where a
-registry is reachable, else offline from the Debian mirror the host's apt uses, in two
-layers (the packages, then the files, so that a change to squid.conf or the helper
-rebuilds in seconds). Tags are hashes of the recipe.
+Built the way the sandbox image is (sandbox/image.py; the steps they share are in
+sandbox/builds.py and sandbox/debian.py): from the Dockerfile where a registry is
+reachable, else offline from the Debian mirror the host's apt uses, in two layers (the
+packages, then the files, so that a change to squid.conf or the helper rebuilds in
+seconds). Tags are hashes of the recipe.
 """
 
 import hashlib
@@ -18,13 +19,13 @@ from pathlib import Path
 
 import docker
 
-from sandbox import image
-from sandbox.image import ImageBuildError, Log
+from sandbox import builds, debian
+from sandbox.builds import Log
 
 RECIPE_VERSION = 1
 REPOSITORY = "turnbox-egress"
 BASE_REPOSITORY = "turnbox-egress-base"
-SOURCE_DIR = Path(__file__).resolve().parent.parent / "platform" / "egress"
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "platform" / "egress"
 # The offline recipe's packages: the Dockerfile installs the same.
 DEBIAN_PACKAGES = ("squid", "python3", "iptables")
 DEBIAN_BASE_IMAGE = "debian:bookworm-slim"
@@ -67,24 +68,24 @@ def build_image(
     log: Log = print,
 ) -> str:
     """Builds image_tag() unless the engine has it already; returns the tag."""
-    if method not in image.METHODS:
-        raise ValueError(f"method must be one of {', '.join(image.METHODS)}, not {method!r}")
+    if method not in builds.METHODS:
+        raise ValueError(f"method must be one of {', '.join(builds.METHODS)}, not {method!r}")
     if client is None:
         with closing(docker.from_env()) as own:
             return build_image(client=own, method=method, force=force, log=log)
     tag = image_tag()
-    if not force and image.image_exists(client, tag):
+    if not force and builds.image_exists(client, tag):
         return tag
     if method == "auto":
-        reachable = image.registry_reachable(client, DEBIAN_BASE_IMAGE)
+        reachable = builds.registry_reachable(client, DEBIAN_BASE_IMAGE)
         method = "dockerfile" if reachable else "offline"
     log(f"Building {tag} ({method})")
     started = time.monotonic()
     if method == "dockerfile":
-        _build_from_dockerfile(client, tag, force=force, log=log)
+        builds.build_from_dockerfile(client, SOURCE_DIR, tag, force=force, log=log)
     else:
         base = _ensure_base(client, force=force, log=log)
-        image.build_on_base(client, base, tag, context=_context(base), nocache=force)
+        builds.build_on_base(client, base, tag, context=_context(base), nocache=force)
     log(f"Built {tag} in {time.monotonic() - started:.0f} s")
     return tag
 
@@ -92,46 +93,35 @@ def build_image(
 def remove_older_builds(*, client: docker.DockerClient, log: Log = print) -> None:
     """Drops the builds the current recipe replaces; one a proxy container still runs
     stays until that container is replaced."""
-    image._remove_older_builds(
+    builds.remove_older_builds(
         client, keep=(image_tag(), base_tag()), log=log, repositories=(REPOSITORY, BASE_REPOSITORY)
     )
 
 
-def _build_from_dockerfile(client: docker.DockerClient, tag: str, *, force: bool, log: Log):
-    with image._request_timeout(client.api, image.BUILD_READ_TIMEOUT_SECONDS):
-        for chunk in client.api.build(
-            path=str(SOURCE_DIR), tag=tag, rm=True, forcerm=True, nocache=force, decode=True
-        ):
-            if "error" in chunk:
-                raise ImageBuildError(f"docker build failed: {chunk['error'].strip()}")
-            if text := chunk.get("stream", "").rstrip():
-                log(text)
-
-
 def _ensure_base(client: docker.DockerClient, *, force: bool, log: Log) -> str:
     base = base_tag()
-    if force or not image.image_exists(client, base):
+    if force or not builds.image_exists(client, base):
         log(f"Building the base {base} from Debian (about a minute)")
         _build_base(client, base)
     return base
 
 
 def _build_base(client: docker.DockerClient, tag: str) -> None:
-    tools = image._offline_tools()
+    tools = debian.offline_tools()
     workdir = Path(tempfile.mkdtemp(prefix="turnbox-egress-"))
     try:
         rootfs = workdir / "rootfs"
         include = ",".join(DEBIAN_PACKAGES)
         command = [tools["debootstrap"], "--variant=minbase", f"--include={include}"]
-        command += [image.SUITE, str(rootfs), image.debian_mirror()]
-        image._run(command, what="debootstrap")
+        command += [debian.SUITE, str(rootfs), debian.debian_mirror()]
+        debian.run(command, what="debootstrap")
         for folder in ("tmp", "var/cache/apt/archives", "var/lib/apt/lists"):
-            image._empty_folder(rootfs / folder)
+            debian.empty_folder(rootfs / folder)
         for folder in UNUSED_FOLDERS:
             shutil.rmtree(rootfs / folder, ignore_errors=True)
-        image._import_rootfs(client, tools["tar"], rootfs, tag, changes=())
+        debian.import_rootfs(client, tools["tar"], rootfs, tag, changes=())
     finally:
-        image._remove_tree(workdir)
+        debian.remove_tree(workdir)
 
 
 def _context(base: str) -> io.BytesIO:
@@ -140,10 +130,10 @@ def _context(base: str) -> io.BytesIO:
     lines.append(f"CMD {COMMAND!r}".replace("'", '"'))
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as archive:
-        image._add_file(archive, "Dockerfile", ("\n".join(lines) + "\n").encode())
+        builds.add_file(archive, "Dockerfile", ("\n".join(lines) + "\n").encode())
         for name in APP_FILES:
-            image._add_file(archive, f"app/{name}", (SOURCE_DIR / name).read_bytes())
+            builds.add_file(archive, f"app/{name}", (SOURCE_DIR / name).read_bytes())
         for path in sorted((SOURCE_DIR / "errors").iterdir()):
-            image._add_file(archive, f"errors/{path.name}", path.read_bytes())
+            builds.add_file(archive, f"errors/{path.name}", path.read_bytes())
     context.seek(0)
     return context

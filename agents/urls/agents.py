@@ -1,3 +1,5 @@
+"""The agents' pages: list, create, detail, edit (with its tabs), model check, delete."""
+
 from django.urls import path
 
 from agents.views import agents as views

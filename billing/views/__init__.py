@@ -1,0 +1,1 @@
+"""The billing pages: billing.py for the billing settings, usage.py for the usage report."""
