@@ -353,17 +353,7 @@ class Session:
             # Also when the sandbox was lost on the way, or its last records unreadable.
             feed.forget(proxy_ids=self._proxies, session_id=str(self.record.id))
             services.sandbox_session_end(session=self.record, reason=reason)
-            self._announce_close()
-
-    def _announce_close(self) -> None:
-        # A failing receiver never breaks the close (billing's charge is reconciled later).
-        answers = signals.session_closed.send_robust(sender=Session, session=self.record)
-        for receiver, answer in answers:
-            if isinstance(answer, Exception):
-                logger.error(
-                    "%r failed at the close of session %s.", receiver, self.record.pk,
-                    exc_info=answer,
-                )  # fmt: skip
+            signals.session_closed_announce(session=self.record)
 
     def __enter__(self) -> "Session":
         return self

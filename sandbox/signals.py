@@ -7,7 +7,22 @@ one, so apps end their own records of dead processes then (the agents end the tu
 whose process died; billing charges what was left uncharged).
 """
 
+import logging
+
 from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
 
 session_closed = Signal()
 reaped = Signal()
+
+
+def session_closed_announce(*, session) -> None:
+    """Tells the receivers that ``session`` closed; a failing receiver never breaks the
+    close (billing's charge is reconciled at the next reap)."""
+    answers = session_closed.send_robust(sender=session.__class__, session=session)
+    for receiver, answer in answers:
+        if isinstance(answer, Exception):
+            logger.error(
+                "%r failed at the close of session %s.", receiver, session.pk, exc_info=answer
+            )
