@@ -6,7 +6,7 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents.services.turns import turns_orphaned_end
-        from sandbox.reaper import reaped
+        from sandbox.signals import reaped
 
         # The reaper runs in every process that runs turns, and at start-up.
         reaped.connect(lambda **_: turns_orphaned_end(), weak=False, dispatch_uid="agents")

@@ -117,7 +117,7 @@ def record(policy: dict | None, transaction: str, verdict: str, host: str, port:
 
 def target(host: str, port: int) -> str:
     """What a refusal page names (errors/ERR_TURNBOX_*, as %o): the port only when it is not
-    80 or 443, as the app's records word it (sandbox/egress.py). Host characters only,
+    80 or 443, as the app's records word it (sandbox/egress/). Host characters only,
     which Squid's HTML quoting leaves alone."""
     return host if port in DEFAULT_PORTS else f"{host}:{port}"
 
