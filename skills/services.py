@@ -1,6 +1,7 @@
 """What changes skills. Every save makes a new version; nothing is ever edited in place,
 so an agent pinned to a version reads exactly what it was pinned to."""
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -42,8 +43,8 @@ def skill_import(
     """A new skill from a folder's files. Raises ValidationError with every problem."""
     clean, meta = bundle.check_files(files)
     duplicate = ValidationError(
-        f"A skill named “{meta.name}” already exists in this workspace. Delete it first, "
-        "or edit its files to make a new version."
+        f"A skill named “{meta.name}” already exists in this workspace: import it as a new "
+        "version of that skill, or edit its files."
     )
     if Skill.objects.filter(workspace=workspace, name=meta.name).exists():
         raise duplicate
@@ -59,6 +60,68 @@ def skill_import(
         raise duplicate from None
     _new_version(skill, clean, meta, created_by, note or "Imported")
     return skill
+
+
+@dataclass(frozen=True)
+class SkillImport:
+    """What an import did: a new skill, a new version of one, or nothing (the same files)."""
+
+    skill: Skill
+    version: int
+    created: bool = False
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.created or self.added or self.changed or self.removed)
+
+    def summary(self) -> str:
+        """In words for the person who imported, the difference included."""
+        name = f"Skill “{self.skill.name}”"
+        if self.created:
+            return f"{name} imported."
+        if self.unchanged:
+            return f"{name} is unchanged: version {self.version} has the same files."
+        return f"{name} updated to version {self.version}: {self.difference()}."
+
+    def difference(self) -> str:
+        parts = [
+            f"{label} {', '.join(paths)}"
+            for label, paths in (
+                ("changed", self.changed), ("added", self.added), ("removed", self.removed)
+            )
+            if paths
+        ]  # fmt: skip
+        return "; ".join(parts)
+
+
+@transaction.atomic
+def skill_import_or_update(
+    *, workspace: Workspace, files: dict[str, bytes], created_by: User | None, note: str = ""
+) -> SkillImport:
+    """A new skill, or, when the workspace has one of that name, a new version of it with
+    the folder's files (the files it no longer has are gone from the new version; agents
+    pinned to an older version keep it). The same files again make no version."""
+    clean, meta = bundle.check_files(files)
+    skill = Skill.objects.select_for_update().filter(workspace=workspace, name=meta.name).first()
+    if skill is None:
+        skill = skill_import(workspace=workspace, files=clean, created_by=created_by, note=note)
+        return SkillImport(skill=skill, version=1, created=True, added=sorted(clean))
+    latest = skill_latest_version(skill=skill)
+    old = version_contents(version=latest)
+    result = SkillImport(
+        skill=skill,
+        version=latest.number + 1,
+        added=sorted(set(clean) - set(old)),
+        changed=sorted(path for path in clean if path in old and old[path] != clean[path]),
+        removed=sorted(set(old) - set(clean)),
+    )
+    if result.unchanged:
+        return SkillImport(skill=skill, version=latest.number)
+    _save(skill, clean, created_by, f"{note or 'Imported'}: {result.difference()}")
+    return result
 
 
 @transaction.atomic

@@ -93,7 +93,9 @@ async def _run(session: AsyncSession, path: str, emit: Emit) -> str:
     kind = RUNNABLE[posixpath.splitext(path)[1].lower()]
     # Not %run: IPython expands $name and {expr} in a magic's arguments.
     if kind == "python":
-        events = session.python(f"import runpy\nrunpy.run_path({path!r}, run_name='__main__')")
+        # The trailing ";" keeps IPython from showing run_path's answer, the script's
+        # whole globals dict, as the cell's result.
+        events = session.python(f"import runpy\nrunpy.run_path({path!r}, run_name='__main__');")
     else:
         events = session.shell(f"bash {shlex.quote(path)}")
     status = "error"

@@ -66,14 +66,14 @@ def skill_import(request: HttpRequest) -> HttpResponse:
         files, note, errors = _uploaded_files(request)
         if not errors:
             try:
-                skill = services.skill_import(
+                result = services.skill_import_or_update(
                     workspace=request.workspace, files=files, created_by=request.user, note=note
                 )
             except ValidationError as error:
                 errors = error.messages
             else:
-                messages.success(request, f"Skill “{skill.name}” imported.")
-                return redirect(_detail_url(skill))
+                messages.success(request, result.summary())
+                return redirect(_detail_url(result.skill))
     context = {"zip_form": zip_form, "folder_form": folder_form, "errors": errors, **_limits()}
     return render(request, "skills/import.html", context, status=400 if errors else 200)
 

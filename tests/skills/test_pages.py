@@ -75,6 +75,8 @@ def test_an_admin_imports_attaches_and_test_runs_a_skill(asgi_page, admin, tmp_p
         re.compile(r"^Finished: ok \(\d+\.\d s\)$")
     )
     expect(output).to_contain_text("Copied 4 skill files into /workspace.")
+    # The script's output only: not the globals dict runpy answers with.
+    assert "__builtins__" not in output.inner_text()
 
 
 def write_folder(root, files: dict[str, bytes]):
@@ -107,3 +109,17 @@ def test_a_folder_import_leaves_out_git_and_refuses_too_many_files(page, login, 
     page.get_by_role("button", name="Import folder").click()
     expect(problem).to_be_visible()
     assert page.url.endswith("/skills/import/")
+
+
+def test_a_zip_of_an_existing_skill_imports_as_its_new_version(page, login, team, tmp_path):
+    login(team.admin)
+    archive = tmp_path / "sales-helper.zip"
+    for files in (skill_files(), skill_files(**{"notes.txt": b"v2"})):
+        archive.write_bytes(make_zip(files, folder="sales-helper/"))
+        page.goto(f"/w/{team.workspace.slug}/skills/import/")
+        page.get_by_label("Zip file").set_input_files(str(archive))
+        page.get_by_role("button", name="Import zip").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Skill “sales-helper” updated to version 2: added notes.txt."
+    )
+    expect(page.get_by_test_id("skill-files")).to_contain_text("notes.txt")

@@ -121,3 +121,59 @@ def test_creating_a_skill_in_the_browser_gives_a_valid_folder(team):
         "SKILL.md",
         "examples/example.py",
     }
+
+
+def test_an_import_over_a_skill_makes_a_new_version_and_says_what_differs(skill, team):
+    files = skill_files(**{"examples/run.py": b"print(3)\n", "notes.txt": b"new"})
+    del files["data/sales.csv"]
+    result = services.skill_import_or_update(
+        workspace=team.workspace, files=files, created_by=team.admin, note="Imported from x.zip"
+    )
+    assert (result.skill, result.version, result.created) == (skill, 2, False)
+    assert (result.changed, result.added, result.removed) == (
+        ["examples/run.py"], ["notes.txt"], ["data/sales.csv"]
+    )  # fmt: skip
+    assert result.summary() == (
+        "Skill “sales-helper” updated to version 2: changed examples/run.py; "
+        "added notes.txt; removed data/sales.csv."
+    )
+    latest = skill_latest_version(skill=skill)
+    assert version_contents(version=latest) == files
+    assert latest.note.startswith("Imported from x.zip: changed examples/run.py")
+
+
+def test_the_same_files_again_make_no_version(skill, team):
+    result = services.skill_import_or_update(
+        workspace=team.workspace, files=skill_files(), created_by=None
+    )
+    assert result.unchanged and result.version == 1
+    assert result.summary() == "Skill “sales-helper” is unchanged: version 1 has the same files."
+    assert skill.versions.count() == 1
+
+
+def test_an_agent_pinned_to_the_old_version_keeps_it_after_an_update(skill, team, agent):
+    services.agent_skills_set(agent=agent, choices={skill.pk: 1})
+    services.skill_import_or_update(
+        workspace=team.workspace,
+        files=skill_files(**{"examples/run.py": b"print(3)\n"}),
+        created_by=None,
+    )
+    (attached,) = agent_skills(agent=agent)
+    assert (attached.version.number, attached.pinned) == (1, True)
+
+
+def test_an_update_touches_only_its_own_workspace(skill, team, other_team):
+    result = services.skill_import_or_update(
+        workspace=other_team.workspace, files=skill_files(), created_by=None
+    )
+    assert result.created and result.skill != skill
+    assert result.summary() == "Skill “sales-helper” imported."
+    assert skill.versions.count() == 1
+
+
+def test_an_update_with_a_broken_folder_changes_nothing(skill, team):
+    with pytest.raises(ValidationError):
+        services.skill_import_or_update(
+            workspace=team.workspace, files={"notes.txt": b"no SKILL.md"}, created_by=None
+        )
+    assert skill.versions.count() == 1

@@ -1,5 +1,6 @@
-"""python manage.py import_skill --workspace SLUG PATH: a skill folder or zip, for skills
-kept in git. The same checks as the browser's import."""
+"""python manage.py import_skill --workspace SLUG [--update] PATH: a skill folder or zip,
+for skills kept in git. The same checks as the browser's import; with --update, a skill
+that exists gets a new version (the same files make none), as the browser does."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from skills import bundle
-from skills.services import skill_import
+from skills.services import SkillImport, skill_import, skill_import_or_update
 from workspaces.models import Workspace
 
 
@@ -16,9 +17,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--workspace", required=True, help="The workspace's slug.")
+        parser.add_argument(
+            "--update",
+            action="store_true",
+            help="If the workspace has a skill of that name, make a new version of it.",
+        )
         parser.add_argument("path", help="A skill folder or a .zip file.")
 
-    def handle(self, *args, workspace: str, path: str, **options) -> None:
+    def handle(self, *args, workspace: str, path: str, update: bool, **options) -> None:
         target = Workspace.objects.filter(slug=workspace).first()
         if target is None:
             raise CommandError(f"There is no workspace “{workspace}”.")
@@ -30,11 +36,16 @@ class Command(BaseCommand):
                 files = bundle.read_zip(source)
             else:
                 raise CommandError(f"{path} is neither a folder nor a zip file.")
-            skill = skill_import(
-                workspace=target, files=files, created_by=None, note=f"Imported from {source.name}"
-            )
+            note = f"Imported from {source.name}"
+            if update:
+                result = skill_import_or_update(
+                    workspace=target, files=files, created_by=None, note=note
+                )
+            else:
+                skill = skill_import(workspace=target, files=files, created_by=None, note=note)
+                result = SkillImport(skill=skill, version=1, created=True)
         except ValidationError as error:
             raise CommandError(
                 "The skill was not imported:\n" + "\n".join(error.messages)
             ) from None
-        self.stdout.write(f"Imported skill “{skill.name}” into {target.slug}.")
+        self.stdout.write(f"{result.summary()} (workspace {target.slug})")
