@@ -96,7 +96,8 @@ ensure_runsc_registered() {
   say "Registering runsc with the running Docker engine"
   reload_dockerd || die "Could not signal dockerd to reload $DOCKER_CONFIG_FILE."
   local _
-  for _ in $(seq 50); do runsc_registered && return 0; sleep 0.1; done
+  # A loaded machine can take seconds to reload dockerd; a wrong config never loads.
+  for _ in $(seq 300); do runsc_registered && return 0; sleep 0.1; done
   die "dockerd did not pick up runsc from $DOCKER_CONFIG_FILE (see its log)."
 }
 

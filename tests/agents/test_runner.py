@@ -61,7 +61,7 @@ def test_a_server_shutdown_interrupts_the_running_turn_and_removes_its_sandbox(
 
     async def start_turn() -> str:
         async with websockets.connect(
-            url, additional_headers=headers, origin="http://127.0.0.1"
+            url, additional_headers=headers, origin=f"http://127.0.0.1:{port}"
         ) as ws:
             await ws.send(json.dumps({"type": "send", "text": LONG_LOOP}))
             while (event := json.loads(await asyncio.wait_for(ws.recv(), 20)))["type"] != "stdout":
