@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Case, Count, F, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -32,6 +32,9 @@ GROUPS = {"day": "Day", "agent": "Agent", "user": "Person", "conversation": "Con
 # Keeps a typo'd year from building a report over centuries.
 MAX_PERIOD_DAYS = 3660
 BURN_WINDOW = timedelta(hours=1)
+# The purpose skills give their test runs' sessions (skills.testrun.PURPOSE): billing,
+# below skills, names it to label their usage.
+SKILL_TEST_PURPOSE = "skill_test"
 
 
 @dataclass(frozen=True)
@@ -129,11 +132,17 @@ def usage_query_parse(
 
 
 def usage_entries(*, workspace: Workspace, period: Period) -> QuerySet[LedgerEntry]:
+    """The period's usage entries; ``skill_test`` marks a skill's test runs (no agent)."""
     return LedgerEntry.objects.filter(
         workspace=workspace,
         kind=LedgerEntry.Kind.USAGE,
         created_at__gte=period.start,
         created_at__lt=period.end,
+    ).annotate(
+        skill_test=Case(
+            When(agent_id=None, session__purpose=SKILL_TEST_PURPOSE, then=Value(True)),
+            default=Value(False),
+        )
     )
 
 
@@ -147,7 +156,7 @@ _GROUP_KEYS = {
 }
 _GROUP_LABELS = {
     "day": (),
-    "agent": ("agent__name",),
+    "agent": ("agent__name", "skill_test"),
     "user": ("user__full_name", "user__email"),
     "conversation": ("turn__conversation__title", "turn__conversation__agent__name"),
 }
@@ -179,20 +188,24 @@ def _row_order(group: str) -> tuple[str, ...]:
 
 
 def _row_label(group: str, values: dict) -> str:
+    if group == "agent":
+        return agent_row_label(values["group_key"], values["agent__name"], values["skill_test"])
     if values["group_key"] is None:
-        return {
-            "agent": "(deleted agent)",
-            "user": "(deleted person)",
-            "conversation": "(no conversation)",
-        }.get(group, "")
+        return {"user": "(deleted person)", "conversation": "(no conversation)"}.get(group, "")
     if group == "day":
         return values["group_key"].isoformat()
-    if group == "agent":
-        return values["agent__name"]
     if group == "user":
         return values["user__full_name"] or values["user__email"]
     title = values["turn__conversation__title"]
     return title or f"Conversation with {values['turn__conversation__agent__name']}"
+
+
+def agent_row_label(agent_id, name: str | None, skill_test: bool) -> str:
+    """An agent's name; usage without an agent is a skill's test run, or an agent since
+    deleted."""
+    if agent_id is not None:
+        return name
+    return "(skill test runs)" if skill_test else "(deleted agent)"
 
 
 def usage_totals(*, workspace: Workspace, period: Period) -> UsageTotals:
@@ -247,7 +260,8 @@ def usage_snapshot(*, workspace: Workspace, now: datetime | None = None) -> dict
         "running_credits": plain(running_credits),
         "running_sessions": running_sessions,
         "today_credits": plain(spent_today.credits),
-        "today_seconds": plain(spent_today.active_seconds),
+        # Tenths of a second: what a person reads, and what the usage pages show.
+        "today_seconds": f"{spent_today.active_seconds:.1f}",
         "today_sessions": spent_today.sessions,
         "burn_per_hour": plain(-(burned or ZERO)),
         "at": now.isoformat(),

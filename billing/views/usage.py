@@ -2,8 +2,6 @@
 executions and charge. For the workspace's finance people and admins."""
 
 import csv
-from dataclasses import dataclass
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -12,11 +10,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from billing import report_csv, reports, turn_usage
+from billing.usage_chart import usage_chart
 from workspaces.access import workspace_view
 from workspaces.models import Role
 
 report_view = workspace_view(roles=[Role.FINANCE, Role.ADMIN])
-CHART_WIDTH, CHART_HEIGHT = 1000, 240
 
 
 @report_view
@@ -30,7 +28,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     report = reports.usage_report(workspace=request.workspace, query=query)
     context = {
         "report": report,
-        "chart": _chart(report.rows),
+        "chart": usage_chart(workspace=request.workspace, query=query).as_json(),
         "charges": reports.recent_charges(workspace=request.workspace, period=query.period),
         "asked": {"since": query.period.since, "until": query.period.until, "group": query.group},
         "groups": reports.GROUPS,
@@ -91,35 +89,3 @@ class _Echo:
 
     def write(self, value: str) -> str:
         return value
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    label: str
-    credits: Decimal
-
-
-def _chart(rows: list[reports.UsageRow]) -> list[Bar]:
-    """Bars of credits per row, in the SVG's own units (a viewBox the page scales)."""
-    if not rows:
-        return []
-    top = max(row.credits for row in rows) or Decimal("1")
-    slot = CHART_WIDTH / len(rows)
-    bars = []
-    for i, row in enumerate(rows):
-        height = float(row.credits / top) * CHART_HEIGHT
-        bars.append(
-            Bar(
-                x=i * slot + slot * 0.1,
-                y=CHART_HEIGHT - height,
-                width=slot * 0.8,
-                height=height,
-                label=row.label,
-                credits=row.credits,
-            )
-        )
-    return bars

@@ -74,7 +74,10 @@ def test_the_page_shows_the_rows_totals_chart_and_the_turns(team, charged, clien
         ("Direct", Decimal("4")),
     ]
     assert 'data-testid="total-credits">13<' in html
-    assert html.count('data-testid="usage-bar"') == 2
+    chart = response.context["chart"]
+    assert chart["stackedBy"] == "Agent"
+    assert {s["label"]: sum(s["credits"]) for s in chart["series"]} == {"Analyst": 9, "Direct": 4}
+    assert 'id="usage-chart-data"' in html and "chart.umd.min.js" in html
     assert html.count('data-testid="charge-row"') == 2
     assert urls(team, charged)["turn"] in html
 
