@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.views.decorators.http import require_GET
 
 from billing.reports import usage_snapshot
 from portal.dashboard import dashboard_cards
@@ -68,3 +70,10 @@ def workspace_settings(request: HttpRequest) -> HttpResponse:
     policy = SandboxPolicy.objects.filter(workspace=request.workspace).first()
     context = {"form": form, "network_form": NetworkPolicyForm.for_policy(policy)}
     return render(request, "workspaces/settings.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Pages name their icon; this answers browsers on pages that cannot (the operator
+    console, plain error responses)."""
+    return redirect(static("favicon.svg"), permanent=True)
