@@ -197,7 +197,7 @@ def _usage_write(session: SandboxSession, key: PixelMLKey, active_ms: int) -> Le
 
 def _usage_label(session: SandboxSession, turn, active_ms: int, forgiven: Decimal) -> str:
     what = (
-        f"{turn.conversation.agent.name}, turn {turn.index + 1}"  # counted as the pages count
+        f"{turn.conversation.agent.name}, turn {turn.index}"
         if turn
         else f"{session.purpose or 'sandbox'} session"
     )

@@ -158,7 +158,7 @@ def test_a_turns_session_is_attributed_to_its_turn_agent_and_user(funded, agent)
 
     assert (entry.turn, entry.agent, entry.user) == (turn, agent, funded.member)
     assert entry.workspace == funded.workspace and entry.session == session
-    assert entry.label.startswith("Analyst, turn 1")
+    assert entry.label.startswith("Analyst, turn 0")
 
 
 def test_it_charges_nothing_for_no_active_time_or_an_open_session_or_no_workspace(funded):

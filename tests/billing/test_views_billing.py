@@ -41,7 +41,7 @@ def test_finance_reads_balance_rate_and_the_ledger_with_who_and_why(client_for, 
     page = response.content.decode()
     assert 'data-testid="balance">103<' in page
     assert "Conference" in page and funded.admin.display_name in page
-    assert "Analyst, turn 1: 1.5 s active" in page and funded.member.display_name in page
+    assert "Analyst, turn 0: 1.5 s active" in page and funded.member.display_name in page
     assert 'data-testid="rate-form"' not in page and 'data-testid="grant-form"' not in page
 
 

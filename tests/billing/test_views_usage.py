@@ -173,3 +173,10 @@ def test_the_usage_link_is_shown_to_finance_people_and_admins_only(team, client_
     for role, shown in (("finance", True), ("admin", True), ("member", False)):
         html = client_for(team.user(role)).get(dashboard).text
         assert ('data-testid="nav-usage"' in html) is shown, role
+
+
+def test_the_turn_page_counts_turns_as_the_ledger_does(team, charged, client_for):
+    html = client_for(team.finance).get(urls(team, charged)["turn"]).text
+    entry = LedgerEntry.objects.get(turn=charged)
+    assert charged.index == 1 and ", turn 1:" in entry.label
+    assert "Turn 1 of" in html

@@ -48,7 +48,7 @@ def charged_turn(
             source=f"print({i})", status=Execution.Status.OK, ended_at=now, duration_ms=ms,
         )  # fmt: skip
     turn = Turn.objects.create(
-        conversation=conversation, index=conversation.turns.count(), user_message="run it",
+        conversation=conversation, index=conversation.turns.count() + 1, user_message="run it",
         status=Turn.Status.ANSWERED, sandbox_session=session, started_at=now, ended_at=now,
     )  # fmt: skip
     entry = session_charge(session_id=session.pk)
