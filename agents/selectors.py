@@ -3,7 +3,7 @@ section below."""
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, Prefetch, QuerySet
+from django.db.models import Exists, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -163,8 +163,18 @@ def agent_network_policy(*, agent: Agent) -> NetworkPolicy:
 # --- Conversations and turns ---
 
 
-def conversations_of_user(*, workspace: Workspace, user: User) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(workspace=workspace, user=user).select_related("agent")
+def conversations_of_user(
+    *, workspace: Workspace, user: User, search: str = "", keep=None
+) -> QuerySet[Conversation]:
+    """The person's conversations that have a message, newest first; ``search`` finds
+    words in their titles and messages; ``keep`` (the open one) is listed even if empty."""
+    found = Conversation.objects.filter(workspace=workspace, user=user).filter(
+        Q(turns__isnull=False) | Q(pk=getattr(keep, "pk", None))
+    )
+    if search := search.strip():
+        found = found.filter(Q(title__icontains=search) | Q(turns__user_message__icontains=search))
+    ids = found.values("pk")
+    return Conversation.objects.filter(pk__in=ids).select_related("agent")
 
 
 def conversation_get(*, workspace: Workspace, user: User, pk) -> Conversation:

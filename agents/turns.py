@@ -127,6 +127,8 @@ def _started_event(turn: Turn) -> dict:
         "index": turn.index,
         "user_message": turn.user_message,
         "agent": turn.conversation.agent.name,
+        # The first turn names the conversation: the page shows the title at once.
+        "title": str(turn.conversation),
     }
 
 

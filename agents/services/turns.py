@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agents import selectors
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
+from agents.titles import title_from_message
 from sandbox.containers import owner_alive, owner_id
 from sandbox.models import SandboxSession
 from workspaces.models import User, Workspace
@@ -19,7 +20,6 @@ MAX_MESSAGE_CHARS = 100_000
 # A queued turn that no worker picked up in this long is given up (a lost task).
 QUEUED_GIVE_UP = timedelta(minutes=30)
 ORPHANED = "The process running this turn stopped (a crash or a restart) before it finished."
-TITLE_CHARS = 80
 
 
 class TurnAlreadyRunning(ValidationError):
@@ -28,9 +28,27 @@ class TurnAlreadyRunning(ValidationError):
 
 @transaction.atomic
 def conversation_create(*, workspace: Workspace, agent: Agent, user: User) -> Conversation:
+    """A new conversation, or the person's empty one with this agent: pressing "New
+    conversation" twice leaves no empty conversations behind."""
     if agent.workspace_id != workspace.pk:
         raise ValidationError("That agent is not in this workspace.")
-    return Conversation.objects.create(workspace=workspace, agent=agent, user=user)
+    empty = Conversation.objects.filter(
+        workspace=workspace, agent=agent, user=user, turns__isnull=True
+    ).first()
+    return empty or Conversation.objects.create(workspace=workspace, agent=agent, user=user)
+
+
+@transaction.atomic
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = " ".join(title.split())
+    if not title:
+        raise ValidationError("Type a title for the conversation.")
+    limit = Conversation._meta.get_field("title").max_length
+    if len(title) > limit:
+        raise ValidationError(f"A title can have at most {limit} characters.")
+    conversation.title = title
+    conversation.save(update_fields=["title"])
+    return conversation
 
 
 @transaction.atomic
@@ -82,9 +100,7 @@ def _turn_insert(conversation: Conversation, text: str) -> Turn:
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
     # Read in the database, not from the caller's copy: a websocket holds its copy for
     # the whole conversation.
-    Conversation.objects.filter(pk=conversation.pk, title="").update(
-        title=" ".join(text.split())[:TITLE_CHARS]
-    )
+    Conversation.objects.filter(pk=conversation.pk, title="").update(title=title_from_message(text))
     return turn
 
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("new/", views.new, name="new"),
     path("<uuid:pk>/", views.conversation, name="conversation"),
     path("<uuid:pk>/delete/", views.delete, name="delete"),
+    path("<uuid:pk>/rename/", views.rename, name="rename"),
 ]

@@ -64,7 +64,7 @@ def new(request: HttpRequest) -> HttpResponse:
 def conversation(request: HttpRequest, pk) -> HttpResponse:
     chat = selectors.conversation_get(workspace=request.workspace, user=request.user, pk=pk)
     running = selectors.running_turn(conversation=chat)
-    context = _sidebar_context(request, selected_agent=chat.agent_id)
+    context = _sidebar_context(request, selected_agent=chat.agent_id, current=chat)
     context |= {
         "conversation": chat,
         "turns": [_turn_view(turn) for turn in selectors.turns_of_conversation(conversation=chat)],
@@ -86,6 +86,19 @@ def delete(request: HttpRequest, pk) -> HttpResponse:
     return redirect("playground:index", ws=request.workspace.slug)
 
 
+@playground_view
+@require_POST
+def rename(request: HttpRequest, pk) -> HttpResponse:
+    chat = selectors.conversation_get(workspace=request.workspace, user=request.user, pk=pk)
+    try:
+        services.conversation_rename(conversation=chat, title=request.POST.get("title", ""))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Renamed to “{chat.title}”.")
+    return redirect("playground:conversation", ws=request.workspace.slug, pk=chat.pk)
+
+
 def _int_or_404(value) -> int:
     try:
         return int(value)
@@ -93,15 +106,19 @@ def _int_or_404(value) -> int:
         raise Http404("No such agent in this workspace.") from None
 
 
-def _sidebar_context(request: HttpRequest, selected_agent: int | None = None) -> dict:
+def _sidebar_context(
+    request: HttpRequest, selected_agent: int | None = None, current: Conversation | None = None
+) -> dict:
     agents = list(selectors.agents_for_chat(workspace=request.workspace))
     if selected_agent is None:
         wanted = request.GET.get("agent", "")
         selected_agent = int(wanted) if wanted.isdigit() else None
+    search = request.GET.get("q", "")[:200]
     return {
         "conversations": selectors.conversations_of_user(
-            workspace=request.workspace, user=request.user
+            workspace=request.workspace, user=request.user, search=search, keep=current
         ),
+        "search": search,
         "agents": agents,
         "selected_agent": selected_agent,
         "is_admin": request.membership.role == Role.ADMIN,

@@ -348,6 +348,34 @@
     if (stick) scrollToBottom();
   }
 
+  // The first message names the conversation: the heading, the tab and the list follow
+  // at once (an empty conversation is not listed until then).
+  function showTitle(title) {
+    const heading = document.querySelector("[data-testid=conversation-title]");
+    if (!heading || heading.textContent === title) return;
+    heading.textContent = title;
+    document.title = title + " · Playground" + document.title.replace(/^.*?Playground/, "");
+    let link = document.querySelector("[data-testid=conversation-link][aria-current=page]");
+    if (!link) {
+      let list = document.querySelector("[data-testid=conversations]");
+      if (!list) {
+        list = element("ul", "pg-conversations");
+        list.dataset.testid = "conversations";
+        const none = document.querySelector("[data-testid=no-conversations]");
+        if (none) none.replaceWith(list);
+      }
+      link = element("a");
+      link.href = window.location.pathname;
+      link.setAttribute("aria-current", "page");
+      link.dataset.testid = "conversation-link";
+      link.append(element("span", "pg-conv-title"));
+      const item = element("li");
+      item.append(link);
+      list.prepend(item);
+    }
+    link.querySelector(".pg-conv-title").textContent = title;
+  }
+
   function apply(event) {
     if (event.type === "error") {
       if (pending) pending = false;
@@ -360,6 +388,7 @@
       meterEvent(event);
     }
     if (event.type === "turn_started") {
+      if (event.title) showTitle(String(event.title));
       turnFor(event.turn, event.user_message);
       if (pending) {
         pending = false;

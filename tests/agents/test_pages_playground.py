@@ -299,3 +299,37 @@ def link_href(conversation: Conversation) -> str:
     return reverse(
         "drive:download", kwargs={"ws": conversation.workspace.slug, "pk": drive_file.pk}
     )
+
+
+def test_the_title_follows_the_first_message_live_and_can_be_renamed_and_searched(
+    asgi_page, asgi_login, direct_agent
+):
+    page = asgi_page
+    asgi_login(User.objects.get(email="member@example.com"))
+    page.goto(f"/w/demo/playground/?agent={direct_agent.pk}")
+    page.get_by_test_id("agent-picker").select_option(str(direct_agent.pk))
+    page.get_by_test_id("new-conversation").click()
+    # Listed while open, under its agent's name until its first message.
+    current = page.locator("[data-testid=conversation-link][aria-current=page]")
+    expect(current).to_contain_text(f"Conversation with {direct_agent.name}")
+
+    send(page, "Add two numbers\n```python\nprint(1 + 1)\n```")
+    title = page.get_by_test_id("conversation-title")
+    # Live, without a reload: the words, not the code fences.
+    expect(title).to_have_text("Add two numbers")
+    expect(current).to_contain_text("Add two numbers")
+    expect(page.get_by_test_id("transcript")).to_contain_text("2", timeout=SANDBOX_START)
+
+    page.get_by_test_id("rename").locator("summary").click()
+    page.get_by_label("Title").fill("Sums")
+    page.get_by_test_id("rename-save").click()
+    expect(page.get_by_role("status")).to_have_text("Renamed to “Sums”.")
+    expect(page.get_by_test_id("conversation-title")).to_have_text("Sums")
+
+    page.get_by_label("Search your conversations").fill("two numbers")
+    page.get_by_label("Search your conversations").press("Enter")
+    expect(page.get_by_test_id("conversation-link")).to_have_count(1)
+    expect(page.get_by_test_id("conversation-link")).to_contain_text("Sums")
+    page.get_by_label("Search your conversations").fill("no such words")
+    page.get_by_label("Search your conversations").press("Enter")
+    expect(page.get_by_test_id("no-conversations")).to_have_text("None with “no such words”.")

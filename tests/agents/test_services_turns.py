@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from agents.models import Agent, ToolCall, Turn
+from agents.models import Agent, Conversation, ToolCall, Turn
 from agents.services import turns as services
 from sandbox.containers import owner_id
 from sandbox.reaper import reap
@@ -121,7 +121,7 @@ def test_a_queued_turn_no_worker_took_is_given_up(conversation):
 def test_one_person_has_a_bounded_number_of_turns_running_at_once(conversation, settings):
     settings.TURNBOX_MAX_RUNNING_TURNS_PER_USER = 2
     others = [
-        services.conversation_create(
+        Conversation.objects.create(
             workspace=conversation.workspace, agent=conversation.agent, user=conversation.user
         )
         for _ in range(2)
@@ -139,7 +139,7 @@ def test_one_person_has_a_bounded_number_of_turns_running_at_once(conversation, 
 def test_turns_started_at_once_stay_within_the_persons_limit(conversation, settings, repeat):
     settings.TURNBOX_MAX_RUNNING_TURNS_PER_USER = 2
     chats = [conversation] + [
-        services.conversation_create(
+        Conversation.objects.create(
             workspace=conversation.workspace, agent=conversation.agent, user=conversation.user
         )
         for _ in range(3)
@@ -152,3 +152,41 @@ def test_turns_started_at_once_stay_within_the_persons_limit(conversation, setti
 
     assert outcomes.count("ok") == 2
     assert Turn.objects.filter(conversation__user=conversation.user).count() == 2
+
+
+def test_new_conversation_reuses_the_persons_empty_one_with_that_agent(conversation):
+    def new():
+        return services.conversation_create(
+            workspace=conversation.workspace, agent=conversation.agent, user=conversation.user
+        )
+
+    empty = new()
+    assert new() == empty
+    services.turn_create(conversation=empty, text="hello")
+    assert new() not in (empty, conversation)
+
+
+@pytest.mark.parametrize(
+    ("message", "title"),
+    [
+        ("  Plot the   sales\nby month ", "Plot the sales by month"),
+        ("Run this:\n```python\nimport pandas as pd\nprint(1)\n```\nthanks", "Run this: thanks"),
+        ("```python\n\nprint('hi')\n```", "Code: print('hi')"),
+        ("word " * 30, ("word " * 15).strip() + "…"),
+    ],
+)
+def test_the_first_message_names_the_conversation_without_its_code(conversation, message, title):
+    services.turn_create(conversation=conversation, text=message)
+    conversation.refresh_from_db()
+    assert conversation.title == title
+
+
+def test_rename_keeps_a_clean_title_and_refuses_an_empty_one(conversation):
+    services.conversation_rename(conversation=conversation, title="  Q3   numbers ")
+    assert conversation.title == "Q3 numbers"
+    with pytest.raises(ValidationError, match="Type a title"):
+        services.conversation_rename(conversation=conversation, title="   ")
+    with pytest.raises(ValidationError, match="at most 200"):
+        services.conversation_rename(conversation=conversation, title="x" * 201)
+    conversation.refresh_from_db()
+    assert conversation.title == "Q3 numbers"

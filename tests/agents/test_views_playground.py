@@ -25,10 +25,16 @@ def make_agent(team, name: str = "Analyst", **fields) -> Agent:
     return Agent.objects.create(workspace=team.workspace, name=name, **fields)
 
 
-def chat(team, user, agent: Agent, title: str = "") -> Conversation:
-    return Conversation.objects.create(
+def chat(team, user, agent: Agent, title: str = "", *, said: str = "") -> Conversation:
+    """A conversation, with one answered message when ``said`` (listed only then)."""
+    conversation = Conversation.objects.create(
         workspace=team.workspace, agent=agent, user=user, title=title
     )
+    if said:
+        Turn.objects.create(
+            conversation=conversation, index=1, user_message=said, status="answered"
+        )
+    return conversation
 
 
 def state_of(response) -> dict:
@@ -45,11 +51,11 @@ def agent(team) -> Agent:
 
 def test_the_index_lists_only_ones_own_conversations_newest_first(client_for, team, agent):
     now = timezone.now()
-    older = chat(team, team.member, agent, "Older question")
-    newer = chat(team, team.member, agent, "Newer question")
+    older = chat(team, team.member, agent, "Older question", said="hi")
+    newer = chat(team, team.member, agent, "Newer question", said="hi")
     Conversation.objects.filter(pk=older.pk).update(updated_at=now - timedelta(hours=1))
     Conversation.objects.filter(pk=newer.pk).update(updated_at=now)
-    chat(team, team.admin, agent, "The admin's own question")
+    chat(team, team.admin, agent, "The admin's own question", said="hi")
 
     response = client_for(team.member).get(url(team, "index"))
 
@@ -387,3 +393,48 @@ def test_bubbles_start_at_their_first_line_and_repeated_notices_show_once(client
     assert 'data-testid="assistant-text">Stopped after step 1.</div>' in html
     assert html.count('data-testid="assistant-text"') == 1
     assert html.count("Stopped.</div>") == 1
+
+
+def test_empty_conversations_are_not_listed_but_the_open_one_is(client_for, team, agent):
+    empty = chat(team, team.member, agent, said="")
+    kept = chat(team, team.member, agent, "Has a message", said="hi")
+    index = client_for(team.member).get(url(team, "index")).content.decode()
+    assert str(kept.pk) in index and str(empty.pk) not in index
+    opened = client_for(team.member).get(url(team, "conversation", pk=empty.pk)).content.decode()
+    assert opened.count(f'href="{url(team, "conversation", pk=empty.pk)}"') == 1
+
+
+def test_search_finds_titles_and_messages_of_ones_own_conversations(client_for, team, agent):
+    chat(team, team.member, agent, "Quarterly sales", said="numbers")
+    chat(team, team.member, agent, "Other", said="plot the churn rate")
+    chat(team, team.admin, agent, "Churn of the admin", said="churn")
+    client = client_for(team.member)
+
+    def found(q):
+        html = client.get(url(team, "index"), {"q": q}).content.decode()
+        return sorted(t for t in ("Quarterly sales", "Other", "Churn of the admin") if t in html)
+
+    assert found("SALES") == ["Quarterly sales"]
+    assert found("churn") == ["Other"]
+    assert "None with “zebra”." in client.get(url(team, "index"), {"q": "zebra"}).content.decode()
+
+
+def test_rename_renames_ones_own_conversation_only(client_for, team, other_team, agent):
+    mine = chat(team, team.member, agent, "Before")
+    response = client_for(team.member).post(url(team, "rename", pk=mine.pk), {"title": "After"})
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.title == "After"
+    theirs = client_for(team.admin).post(url(team, "rename", pk=mine.pk), {"title": "Hacked"})
+    assert theirs.status_code == 404
+    foreign = reverse("playground:rename", kwargs={"ws": other_team.workspace.slug, "pk": mine.pk})
+    assert client_for(other_team.member).post(foreign, {"title": "Hacked"}).status_code == 404
+    mine.refresh_from_db()
+    assert mine.title == "After"
+
+
+def test_no_agent_says_who_can_make_one_instead_of_pointing_above(client_for, team):
+    member = client_for(team.member).get(url(team, "index")).content.decode()
+    assert "an admin of this workspace creates one" in member and "agent above" not in member
+    admin = client_for(team.admin).get(url(team, "index")).content.decode()
+    assert "create an agent first" in admin
