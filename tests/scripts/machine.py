@@ -118,6 +118,15 @@ class Result:
         return names
 
 
+def hangup_as_default() -> None:
+    """SIGHUP as a fresh process gets it. Children inherit an ignored or blocked SIGHUP
+    (nohup; a thread of the test process that blocks signals), and a shell cannot trap a
+    signal ignored on entry: the stand-in dockerd would never reload. The real dockerd
+    (Go) takes SIGHUP back whatever it inherits."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+
+
 class Machine:
     """A PATH of stand-ins in a folder; `run` sources scripts and calls a function."""
 
@@ -160,6 +169,7 @@ class Machine:
             [str(self.bin / "dockerd"), "--pidfile", str(self.pidfile)],
             env=self.env(),
             start_new_session=True,
+            preexec_fn=hangup_as_default,
         )
         for _ in range(100):
             if self.pidfile.exists() and (self.dir / "engine_up").exists():
@@ -198,6 +208,7 @@ class Machine:
         done = subprocess.run(
             [str(self.bin / "bash"), "-c", f"{sources} {call}"],
             env=self.env(**extra),
+            preexec_fn=hangup_as_default,
             capture_output=True,
             text=True,
             timeout=60,

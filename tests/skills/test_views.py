@@ -121,12 +121,19 @@ def test_an_invalid_zip_is_refused_with_its_reason(client_for, team, files, syml
     assert not Skill.objects.exists()
 
 
-def test_a_duplicate_import_is_refused(client_for, team, skill):
-    upload = SimpleUploadedFile("again.zip", make_zip(skill_files()))
-    response = client_for(team.admin).post(
-        "/w/acme/skills/import/", {"source": "zip", "archive": upload}
-    )
-    assert response.status_code == 400 and "already exists" in response.content.decode()
+def test_importing_an_existing_skill_again_makes_a_version_only_when_files_changed(
+    client_for, team, skill
+):
+    client = client_for(team.admin)
+    for files in (skill_files(), skill_files(**{"notes.txt": b"new"})):
+        upload = SimpleUploadedFile("again.zip", make_zip(files))
+        response = client.post(
+            "/w/acme/skills/import/", {"source": "zip", "archive": upload}, follow=True
+        )
+        assert response.status_code == 200
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["Skill “sales-helper” updated to version 2: added notes.txt."]
+    assert skill.versions.count() == 2
 
 
 def test_an_admin_imports_a_browser_folder_with_its_paths(client_for, team):
