@@ -136,6 +136,7 @@ def _page_state(request: HttpRequest, chat: Conversation, running: Turn | None) 
         # Each turn's sandbox starts empty: said at every turn of agents that run code.
         "sandbox_note": chat.agent.code_execution,
         "status_text": {str(k): v for k, v in TURN_STATUS_TEXT.items()},
+        "max_message_chars": services.MAX_MESSAGE_CHARS,
     }
     if running and running.started_at:
         elapsed = timezone.now() - running.started_at

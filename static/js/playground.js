@@ -31,6 +31,12 @@
     "img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">";
   // Notices shown in one cell; more are counted, not shown (hostile code can cause many).
   const MAX_NOTICES = 30;
+  // Past these sizes code is shown plain (highlighting it would hold the page for
+  // seconds) and messages and code are folded behind a "Show all" button.
+  const HIGHLIGHT_MAX_CHARS = 20000;
+  const COLLAPSE_CHARS = 3000;
+  const counter = form.querySelector("[data-counter]");
+  const maxChars = Number(state.max_message_chars) || Infinity;
 
   let socket = null;
   let connected = false;
@@ -78,8 +84,31 @@
     root.querySelectorAll("pre.tool-code code[data-lang]").forEach((code) => {
       const language = code.dataset.lang;
       if (code.dataset.highlighted || !language || !window.hljs.getLanguage(language)) return;
+      if (code.textContent.length > HIGHLIGHT_MAX_CHARS) {
+        code.dataset.highlighted = "skipped";
+        return;
+      }
       code.classList.add("language-" + language);
       window.hljs.highlightElement(code);  // Reads textContent; its output is escaped.
+    });
+  }
+
+  function collapseLong(root) {
+    root.querySelectorAll(".bubble, pre.tool-code").forEach((node) => {
+      const length = node.textContent.length;
+      if (node.dataset.collapsible || length <= COLLAPSE_CHARS) return;
+      node.dataset.collapsible = "yes";
+      node.classList.add("is-collapsed");
+      const show = element(
+        "button", "button small secondary show-all",
+        "Show all " + length.toLocaleString("en-US") + " characters"
+      );
+      show.type = "button";
+      show.addEventListener("click", () => {
+        node.classList.remove("is-collapsed");
+        show.remove();
+      });
+      node.after(show);
     });
   }
 
@@ -104,6 +133,7 @@
     status.dataset.status = "running";
     turn.append(element("div", "turn-body"), status);
     transcript.append(turn);
+    collapseLong(turn);
     return turn;
   }
 
@@ -143,6 +173,7 @@
       pre.append(code);
       cell.append(pre);
       highlight(cell);
+      collapseLong(cell);
     }
     cell.append(testid(element("div", "tool-output"), "tool-output"));
     turn.querySelector(".turn-body").append(cell);
@@ -286,7 +317,7 @@
 
   function updateControls() {
     const busy = pending || runningTurn !== null;
-    sendButton.disabled = !connected || busy;
+    sendButton.disabled = !connected || busy || tooLong();
     stopButton.hidden = runningTurn === null;
     runningLine.hidden = !busy;
     if (runningTurn !== null) {
@@ -400,6 +431,7 @@
     const turn = turnFor(event.turn);
     if (event.type === "turn_finished") {
       finishTurn(turn, event);
+      collapseLong(turn);
       if (runningTurn === null || runningTurn === event.turn) stopRunning();
       return;
     }
@@ -505,9 +537,26 @@
 
   // --- Sending -----------------------------------------------------------------------
 
+  function tooLong() {
+    return input.value.length > maxChars;
+  }
+
+  // Said before sending: the server refuses longer messages, and sending megabytes only
+  // to hear that holds the page. The text stays in the box.
+  function updateCounter() {
+    const length = input.value.length;
+    const count = (n) => n.toLocaleString("en-US");
+    counter.hidden = length <= maxChars * 0.9;
+    counter.textContent = tooLong()
+      ? count(length) + " characters: at most " + count(maxChars) + " can be sent"
+      : count(length) + " of " + count(maxChars) + " characters";
+    counter.classList.toggle("is-bad", tooLong());
+    updateControls();
+  }
+
   function send() {
     const text = input.value;
-    if (!text.trim() || pending || runningTurn !== null) return;
+    if (!text.trim() || pending || runningTurn !== null || tooLong()) return;
     if (!socket || socket.readyState !== WebSocket.OPEN) {
       showError("Not connected yet: wait a moment and send again.");
       return;
@@ -534,7 +583,9 @@
     stopButton.textContent = "Stopping…";
   });
 
+  input.addEventListener("input", updateCounter);
   highlight(transcript);
+  collapseLong(transcript);
   if (state.running_turn) startRunning(state.running_turn, state.running_seconds);
   setConnection("connecting", "Connecting…");
   connect();
