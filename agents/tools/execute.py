@@ -53,7 +53,8 @@ async def _finish(outcome: ToolOutcome, summary, kind: str, run: ToolRun) -> Too
     outcome.duration_ms = status.get("duration_ms")
     outcome.result = results.execution_result(summary, kind=kind, network_off=network_off)
     if notice := results.network_off_notice(summary, network_off=network_off):
-        await run.notice(notice)
+        # Above the output: the installer's own error below it may be long.
+        await run.notice(notice, first=True)
     # The one place blocked network attempts are told: the status message names them.
     if outcome.message:  # shown live with tool_finished; kept for the history
         outcome.log.notice(outcome.message)

@@ -57,13 +57,17 @@ class OutputLog:
     def file(self, path: str, url: str) -> None:
         self.entries.append({"type": "file", "path": path, "url": url})
 
-    def notice(self, text: str) -> None:
+    def notice(self, text: str, *, first: bool = False) -> None:
         self.notices += 1
         if self.notices > MAX_NOTICES + 1:
             return
         if self.notices == MAX_NOTICES + 1:
             text = "[more notices were shown than the history keeps]"
-        self.entries.append({"type": "notice", "text": text[:NOTICE_CHARS]})
+        entry = {"type": "notice", "text": text[:NOTICE_CHARS]}
+        if first:
+            self.entries.insert(0, entry)
+        else:
+            self.entries.append(entry)
 
 
 async def show(event: dict, log: OutputLog, emit: Callable[..., Awaitable[None]]) -> None:

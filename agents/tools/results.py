@@ -195,6 +195,9 @@ _NO_CONNECTION = re.compile(
             "NewConnectionError",
             "Failed to establish a new connection",
             "Network is unreachable",
+            # pip told not to retry (no network) reports only that it found nothing; asked
+            # only of sessions without a network, where that is what it means.
+            r"\(from versions: none\)",
         )
     ),
     re.IGNORECASE,

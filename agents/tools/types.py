@@ -59,9 +59,11 @@ class ToolRun:
     emit: Emit
     log: OutputLog
 
-    async def notice(self, message: str) -> None:
-        self.log.notice(message)
-        await self.emit("notice", text=message)
+    async def notice(self, message: str, *, first: bool = False) -> None:
+        """A plain-words note in the call's cell; ``first`` puts it above the output
+        (what explains the output best is read before it)."""
+        self.log.notice(message, first=first)
+        await self.emit("notice", text=message, first=first)
 
 
 @dataclass(frozen=True)

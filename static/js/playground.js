@@ -229,12 +229,14 @@
     cell.querySelector(".tool-output").append(line);
   }
 
-  function appendNotice(cell, text) {
+  function appendNotice(cell, text, first) {
     const output = cell.querySelector(".tool-output");
     const shown = Number(cell.dataset.notices || 0);
     cell.dataset.notices = shown + 1;
     if (shown < MAX_NOTICES) {
-      output.append(element("div", "out-notice", String(text || "").slice(0, 2000)));
+      const notice = element("div", "out-notice", String(text || "").slice(0, 2000));
+      if (first) output.prepend(notice);
+      else output.append(notice);
       return;
     }
     let more = output.querySelector(".out-notice-more");
@@ -461,7 +463,7 @@
     } else if (event.type === "file") {
       appendFile(cell, event.path, event.url);
     } else if (event.type === "notice") {
-      appendNotice(cell, event.text);
+      appendNotice(cell, event.text, event.first === true);
     }
   }
 

@@ -168,6 +168,22 @@ def test_code_without_network_is_told_that_the_policy_blocks_it(conversation):
     assert notices[0] in [e["text"] for e in outcome.log.entries if e["type"] == "notice"]
 
 
+@docker
+def test_pip_without_network_fails_at_once_and_the_hint_comes_before_its_error(conversation):
+    (outcome,), sink = run_calls(
+        new_turn(conversation), python("import subprocess, sys\n"
+        "subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'], check=True)")
+    )  # fmt: skip
+
+    assert outcome.status == "error"
+    shown = "".join(e["text"] for e in sink.of("stdout") + sink.of("stderr"))
+    assert "Retrying" not in shown  # pip was told not to retry without a network
+    notice, *_ = [e for e in sink.of("notice")]
+    assert notice["first"] is True and notice["text"].startswith("Network access is off")
+    first = outcome.log.entries[0]
+    assert first["type"] == "notice" and first["text"] == notice["text"]
+
+
 # --- The agent's limits and the files it leaves --------------------------------------
 
 
