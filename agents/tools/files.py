@@ -80,6 +80,8 @@ def _transfer_sync(session: AsyncSession, call: ToolCallRequest, run: ToolRun) -
         drive_path=args["drive_path"],
         replace=args.get("replace") is True,
         user=conversation.user,
+        # A person types Direct mode's commands; a model passes arguments.
+        how_to_replace=DIRECT_REPLACE if conversation.agent.is_direct else TOOL_REPLACE,
     )
 
 
@@ -126,6 +128,7 @@ def download_from_session(
     drive_path: str,
     replace: bool = False,
     user: User | None = None,
+    how_to_replace: str = "",
 ) -> dict:
     """Stores a file of the session's /workspace in the Drive of ``workspace`` (a path
     ending in "/" keeps the file's name); returns a status event."""
@@ -135,7 +138,7 @@ def download_from_session(
         transfer.event["path"] = target = _drive_target(drive_path, source)
         # Before reading the file out: an existing file is refused anyway.
         if not replace and drive_file_exists(workspace=workspace, path=target):
-            raise _exists(target)
+            raise _exists(target, how_to_replace)
         _, content = copy_out(
             session.sandbox.container,
             sandbox_path=source,
@@ -151,7 +154,7 @@ def download_from_session(
                 replace=replace,
             )
         except FileExistsInDrive:
-            raise _exists(target) from None
+            raise _exists(target, how_to_replace) from None
         transfer.done(
             f"Copied {source} to Drive as {target} ({human_size(drive_file.size)}).",
             path=target,
@@ -183,7 +186,11 @@ def _drive_target(drive_path: str, source: str) -> str:
         raise TransferError(f"{drive_path}: {error}") from None
 
 
-def _exists(path: str) -> TransferError:
+TOOL_REPLACE = "pass replace=true to replace it"
+DIRECT_REPLACE = "add --replace to the /download line to replace it"
+
+
+def _exists(path: str, how_to_replace: str) -> TransferError:
     return TransferError(
-        f"{path}: a file already exists at this Drive path; pass replace=true to replace it."
+        f"{path}: a file already exists at this Drive path; {how_to_replace or TOOL_REPLACE}."
     )

@@ -190,6 +190,9 @@ def test_a_download_replaces_a_drive_file_only_when_asked(session, team):
         "/out/r.csv: a file already exists at this Drive path; pass replace=true to replace it."
     )
     assert kept == b"old\n"
+    # A person in Direct mode is told what to type.
+    told = download(how_to_replace=transfer.DIRECT_REPLACE)["message"]
+    assert told.endswith("add --replace to the /download line to replace it.")
     assert replaced["status"] == "ok"
     assert drive_content(team.workspace, "/out/r.csv") == b"new\n"
 
