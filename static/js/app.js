@@ -31,4 +31,22 @@
   });
 
   window.Turnbox = { confirmDialog };
+  // A box that scrolls sideways (code, a wide table on a phone) must be reachable by
+  // keyboard to be read: it gets a tab stop while it overflows.
+  function focusableWhenScrolling() {
+    document.querySelectorAll(".main pre, .main pre > code, .main table").forEach((box) => {
+      const scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.tabIndex = 0;
+        box.dataset.scrollFocus = "yes";
+      } else if (!scrolls && box.dataset.scrollFocus) {
+        box.removeAttribute("tabindex");
+        delete box.dataset.scrollFocus;
+      }
+    });
+  }
+  focusableWhenScrolling();
+  // Again once highlighting (other scripts' load handlers) and images changed the sizes.
+  window.addEventListener("load", () => window.setTimeout(focusableWhenScrolling, 0));
+  window.addEventListener("resize", focusableWhenScrolling);
 })();
