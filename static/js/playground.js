@@ -255,11 +255,12 @@
     const duration = formatDuration(event.duration_ms);
     cell.querySelector(".tool-status").textContent = duration ? status + " · " + duration : status;
     if (event.message) {
-      // The recorded history keeps some endings as a notice already ("Stopped.").
-      const last = cell.querySelector(".tool-output").lastElementChild;
-      if (!(last && last.matches(".out-notice") && last.textContent === event.message)) {
-        appendNotice(cell, event.message);
-      }
+      // Some endings were shown as a notice already ("Stopped.", a transfer's "Copied …",
+      // which a Drive link may follow): said once.
+      const said = [...cell.querySelectorAll(".tool-output .out-notice")].some(
+        (notice) => notice.textContent === event.message
+      );
+      if (!said) appendNotice(cell, event.message);
     }
   }
 

@@ -282,6 +282,11 @@ def test_a_file_saved_to_drive_is_a_link_live_and_after_a_reload(
     link = asgi_page.get_by_test_id("drive-file")
     expect(link).to_have_text("/reports/out.csv", timeout=SANDBOX_START)
     expect(asgi_page.get_by_test_id("turn-status")).to_contain_text("Answered")
+    # The transfer's ending is said once, live as after a reload.
+    cell = asgi_page.get_by_test_id("tool-cell").filter(has=link)
+    expect(cell.locator(".out-notice").filter(has_text="Copied /workspace/out.csv")).to_have_count(
+        1
+    )
     with asgi_page.expect_download() as download:
         link.click()
     assert download.value.suggested_filename == "out.csv"

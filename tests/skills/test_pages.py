@@ -18,6 +18,15 @@ pytestmark = [
     pytest.mark.usefixtures("sandbox_image"),
 ]
 
+TEXT_FITS = """select => {
+  const style = getComputedStyle(select);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const text = context.measureText(select.options[select.selectedIndex].text).width;
+  const arrow = 16;
+  return text + parseFloat(style.paddingLeft) + parseFloat(style.paddingRight) + arrow
+    <= select.clientWidth;
+}"""
 SANDBOX_START = 60_000  # ms: a cold container start on a busy machine
 SLOW_RUN = (
     b"import time\nprint('first line', flush=True)\ntime.sleep(2)\n"
@@ -56,6 +65,8 @@ def test_an_admin_imports_attaches_and_test_runs_a_skill(asgi_page, admin, tmp_p
     page.locator(f"tr[data-agent='{DEMO_AGENT}']").get_by_role("link", name="Edit").click()
     page.get_by_role("tab", name="Skills & Capabilities").click()
     row = page.locator("tr[data-skill='sales-helper']")
+    # The version picker shows its whole text ("Latest (v1)"), not a clipped "Latest (".
+    assert row.get_by_role("combobox").evaluate(TEXT_FITS)
     row.get_by_role("checkbox").check()
     page.get_by_role("button", name="Save skills").click()
     expect(page.get_by_role("status")).to_have_text(f"Skills of “{DEMO_AGENT}” saved.")
