@@ -33,3 +33,11 @@ def test_finance_sees_the_overview_and_nothing_secret(page, login, team):
     for name in ("Drive", "Connections", "Members", "Settings"):
         expect(page.get_by_role("link", name=name, exact=True)).to_have_count(0)
     assert page.goto("/w/acme/connections/").status == 403
+
+
+def test_the_settings_form_has_no_empty_gap_under_the_name(page, login, team):
+    login(team.admin)
+    page.goto(f"/w/{team.workspace.slug}/settings/")
+    name = page.get_by_label("Name").bounding_box()
+    note = page.get_by_text("The workspace's address stays").bounding_box()
+    assert note["y"] - (name["y"] + name["height"]) <= 20
