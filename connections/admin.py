@@ -43,6 +43,7 @@ class PixelMLKeyAdmin(admin.ModelAdmin):
             request,
             f"PixelML key for {issued.name}: {plaintext} — copy it now and hand it to the "
             "workspace admin. It is not stored and will not be shown again.",
+            extra_tags="issued-key",  # static/js/console.js gives it a Copy button
         )
 
     def has_delete_permission(self, request: HttpRequest, obj: PixelMLKey | None = None) -> bool:

@@ -62,8 +62,13 @@ def test_the_operator_issues_a_pixelml_key_that_an_admin_pastes(page, login, tea
     page.get_by_role("button", name="Log in").click()
     page.get_by_label("Name").fill("Acme Corp")
     page.get_by_role("button", name="Save", exact=True).click()
-    notice = page.locator(".messagelist .warning").inner_text()
-    key = re.search(r"(pxm_\S+)", notice).group(1)
+    expect(page.locator("#site-name")).to_have_text("▣ Turnbox console")
+    key = page.get_by_test_id("issued-key").inner_text()
+    assert re.fullmatch(r"pxm_\S+", key)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy key").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == key
     page.context.clear_cookies()
 
     login(team.admin)
