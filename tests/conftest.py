@@ -163,7 +163,7 @@ def socket_accepts(path: str, user, *, origin: str = "http://localhost", cookie:
 
     async def attempt() -> bool:
         socket = WebsocketCommunicator(application, path, headers=headers)
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=10)
         await socket.disconnect()
         return connected
 

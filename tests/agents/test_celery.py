@@ -193,7 +193,7 @@ def timed_until(socket, event_type: str, timeout: float = 30):
 def test_a_worker_runs_the_turn_and_its_events_reach_the_websocket(celery_turns, conversation):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         code = "import time\nprint('one', flush=True)\ntime.sleep(0.5)\nprint('two')"
         await socket.send_json_to({"type": "send", "text": f"```python\n{code}\n```"})
         events = await timed_until(socket, "turn_finished")
@@ -223,7 +223,7 @@ def test_a_worker_runs_the_turn_and_its_events_reach_the_websocket(celery_turns,
 def test_stop_from_the_websocket_stops_the_turn_in_the_worker(celery_turns, conversation):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "send", "text": LONG_LOOP})
         await receive_until(socket, "stdout", timeout=30)
         stopped_at = time.monotonic()
@@ -254,7 +254,7 @@ def test_a_worker_told_to_stop_finishes_its_running_turn_first(
 
     async def chat(worker: Worker):
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         code = "import time\nprint('one', flush=True)\ntime.sleep(2)\nprint('two')"
         await socket.send_json_to({"type": "send", "text": f"```python\n{code}\n```"})
         await receive_until(socket, "stdout", timeout=30)

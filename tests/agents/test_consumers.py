@@ -42,7 +42,7 @@ async def receive_until(socket, event_type: str, timeout: float = 20) -> list[di
 def refused(conversation, user, slug=None) -> tuple[bool, int | None]:
     async def attempt():
         socket = communicator(conversation, user, slug)
-        connected, code = await socket.connect()
+        connected, code = await socket.connect(timeout=10)
         await socket.disconnect()
         return connected, code
 
@@ -77,7 +77,7 @@ def test_a_former_member_is_refused(conversation, paid_team):
 def test_a_turn_streams_its_events_in_order(conversation):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         code = "import time\nprint('one', flush=True)\ntime.sleep(0.5)\nprint('two')"
         await socket.send_json_to({"type": "send", "text": f"```python\n{code}\n```"})
         events = await receive_until(socket, "turn_finished")
@@ -101,7 +101,7 @@ def test_a_second_message_while_a_turn_runs_is_refused(conversation):
 
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "send", "text": "another"})
         event = await socket.receive_json_from(timeout=5)
         await socket.disconnect()
@@ -115,7 +115,7 @@ def test_a_second_message_while_a_turn_runs_is_refused(conversation):
 def test_an_empty_message_is_refused(conversation):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "send", "text": "   "})
         event = await socket.receive_json_from(timeout=5)
         await socket.disconnect()
@@ -151,7 +151,7 @@ def assert_sandbox_closes(turn_id) -> None:
 def test_stop_ends_the_turn_and_removes_its_sandbox(conversation):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "send", "text": LONG_LOOP})
         await receive_until(socket, "stdout")
         await socket.send_json_to({"type": "stop"})
@@ -170,7 +170,7 @@ def test_stop_ends_the_turn_and_removes_its_sandbox(conversation):
 def test_closing_the_websocket_stops_the_turn_it_started(conversation):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "send", "text": LONG_LOOP})
         started = await receive_until(socket, "stdout")
         await socket.disconnect()
@@ -252,7 +252,7 @@ CHANGES = ["demoted", "removed", "deactivated"]
 def test_a_socket_that_outlived_its_access_is_closed_and_starts_nothing(conversation, change):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=10)
         assert connected
         await database_sync_to_async(lose_access)(conversation, change)
         await socket.send_json_to({"type": "send", "text": "print(1)"})
@@ -271,7 +271,7 @@ def test_a_stop_from_a_socket_that_outlived_its_access_is_refused_and_the_turn_e
 ):
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "send", "text": LONG_LOOP})
         started = await receive_until(socket, "stdout")
         await database_sync_to_async(lose_access)(conversation, change)
@@ -298,7 +298,7 @@ def test_a_socket_that_outlived_its_access_is_closed_when_a_turn_or_call_starts(
 
     async def chat():
         socket = communicator(conversation, conversation.user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await publisher.send({"type": event_type, "turn": "t1"})
         seen = await socket.receive_json_from(timeout=5)
         await database_sync_to_async(lose_access)(conversation, "demoted")

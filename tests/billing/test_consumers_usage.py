@@ -24,7 +24,7 @@ def communicator(user, slug: str = "acme") -> WebsocketCommunicator:
 def attempt(user, slug: str = "acme") -> tuple[bool, int | None]:
     async def go():
         socket = communicator(user, slug)
-        connected, code = await socket.connect()
+        connected, code = await socket.connect(timeout=10)
         await socket.disconnect()
         return connected, code
 
@@ -37,7 +37,7 @@ def test_every_member_connects_and_gets_the_figures(team, role):
 
     async def go():
         socket = communicator(team.user(role))
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=10)
         first = await socket.receive_json_from(timeout=5)
         await socket.disconnect()
         return connected, first
@@ -76,7 +76,7 @@ def test_a_charge_sends_the_new_figures(team, other_team):
 
     async def go():
         socket = communicator(team.finance)
-        await socket.connect()
+        await socket.connect(timeout=10)
         before = await socket.receive_json_from(timeout=5)
         await database_sync_to_async(charged_turn)(chat, [2500])
         after = await socket.receive_json_from(timeout=5)
@@ -98,7 +98,7 @@ def test_a_charge_sends_the_new_figures(team, other_team):
 def test_the_socket_only_sends(team):
     async def go():
         socket = communicator(team.member)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.receive_json_from(timeout=5)
         await socket.send_json_to({"type": "send", "text": "hi"})
         reply = await socket.receive_json_from(timeout=5)
@@ -131,7 +131,7 @@ def test_an_execution_ending_in_an_open_session_sends_the_running_credits(team):
 
     async def go():
         socket = communicator(team.finance)
-        await socket.connect()
+        await socket.connect(timeout=10)
         before = await socket.receive_json_from(timeout=5)
         await database_sync_to_async(execute)(1200)
         after_one = await socket.receive_json_from(timeout=5)
@@ -160,7 +160,7 @@ def test_a_socket_that_outlived_its_membership_gets_no_more_figures(team, change
 
     async def go():
         socket = communicator(team.finance)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.receive_json_from(timeout=5)
         await database_sync_to_async(lose_access)()
         await database_sync_to_async(charged_turn)(chat, [2500])

@@ -112,7 +112,7 @@ def socket_for(skill, user, slug=None) -> WebsocketCommunicator:
 def connect(skill, user, slug=None) -> tuple[bool, int | None]:
     async def attempt():
         socket = socket_for(skill, user, slug)
-        result = await socket.connect()
+        result = await socket.connect(timeout=10)
         await socket.disconnect()
         return result
 
@@ -147,7 +147,7 @@ def test_the_full_application_checks_the_session_cookie_and_the_origin(skill, pa
 def test_the_socket_streams_a_run_to_its_end(skill, paid_team):
     async def session():
         socket = socket_for(skill, paid_team.admin)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "run", "path": "examples/run.py"})
         events = await receive_until(socket, "finished", timeout=60)
         await socket.send_json_to({"type": "dance"})
@@ -172,7 +172,7 @@ def open_test_session(workspace, user):
 def ask_to_run(skill, user) -> dict:
     async def session():
         socket = socket_for(skill, user)
-        await socket.connect()
+        await socket.connect(timeout=10)
         await socket.send_json_to({"type": "run", "path": "examples/run.py"})
         answer = await socket.receive_json_from(timeout=10)
         await socket.disconnect()
@@ -196,7 +196,7 @@ def test_a_person_runs_at_most_two_tests_at_once(skill, paid_team):
 def test_an_admin_demoted_while_the_socket_is_open_cannot_start_a_run(skill, paid_team):
     async def session():
         socket = socket_for(skill, paid_team.admin)
-        connected, _ = await socket.connect()
+        connected, _ = await socket.connect(timeout=10)
         await database_sync_to_async(demote)()
         await socket.send_json_to({"type": "run", "path": "examples/run.py"})
         answer = await socket.receive_json_from(timeout=10)
