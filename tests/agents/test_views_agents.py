@@ -131,10 +131,17 @@ def test_the_agent_page_shows_the_checklist_and_the_playground_link(client_for, 
     assert f'href="/w/acme/playground/?agent={agent.pk}"' in html
     assert "Deploy checklist" in html and "2 of 5 done" in html
     assert "No skills attached yet" in html
-    assert "Check model" in html
+    # Direct mode calls no model: nothing to check, and its steps are code blocks.
+    assert "check-model" not in html
+    assert "12 code blocks run per message (no model is called)" in html
+    Agent.objects.filter(pk=agent.pk).update(
+        connection=add_openai(team, default_model="gpt-4o-mini"), model="gpt-4o-mini"
+    )
+    html = _html(client_for(team.admin).get(f"/w/acme/agents/{agent.pk}/"))
+    assert "check-model" in html and "model calls per message" in html
     member_html = _html(client_for(team.member).get(f"/w/acme/agents/{agent.pk}/"))
     assert f'href="/w/acme/playground/?agent={agent.pk}"' in member_html
-    assert "Check model" not in member_html and "/edit/" not in member_html
+    assert "check-model" not in member_html and "/edit/" not in member_html
 
 
 # --- Creating -------------------------------------------------------------------------
