@@ -6,7 +6,15 @@ from collections.abc import Iterator
 
 from django.utils import timezone
 
-from billing.reports import Period, UsageQuery, plain, usage_entries, usage_rows, usage_totals
+from billing.reports import (
+    Period,
+    UsageQuery,
+    conversation_label,
+    plain,
+    usage_entries,
+    usage_rows,
+    usage_totals,
+)
 from workspaces.models import Workspace
 
 CSV_HEADER = ["group", "key", "label", "credits", "active_seconds", "sessions"]
@@ -53,7 +61,7 @@ def charges_csv_lines(*, workspace: Workspace, period: Period) -> Iterator[list[
             entry.idempotency_key,
             cell(entry.agent.name if entry.agent else ""),
             cell(entry.user.email if entry.user else ""),
-            cell(str(conversation) if conversation else ""),
+            cell(conversation_label(conversation) if conversation else ""),
             str(entry.turn_id or ""),
             str(entry.active_ms or 0),
             plain(entry.rate) or "",

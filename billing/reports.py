@@ -158,8 +158,20 @@ _GROUP_LABELS = {
     "day": (),
     "agent": ("agent__name", "skill_test"),
     "user": ("user__full_name", "user__email"),
-    "conversation": ("turn__conversation__title", "turn__conversation__agent__name"),
+    "conversation": ("turn__conversation__agent__name",),
 }
+
+
+def conversation_label(conversation) -> str:
+    """How usage pages and exports name a conversation: by its number and agent, never by
+    its title, which is taken from the person's first message. Only they see what they
+    wrote; admins and finance see what it cost, how long it ran, and who ran it."""
+    return _conversation_label(conversation.pk, conversation.agent.name)
+
+
+def _conversation_label(pk, agent: str) -> str:
+    # The first characters of its id tell conversations apart; the id is in the CSV.
+    return f"Conversation {str(pk)[:8]} with {agent}"
 
 
 def usage_rows(*, workspace: Workspace, query: UsageQuery) -> Iterator[UsageRow]:
@@ -196,8 +208,7 @@ def _row_label(group: str, values: dict) -> str:
         return values["group_key"].isoformat()
     if group == "user":
         return values["user__full_name"] or values["user__email"]
-    title = values["turn__conversation__title"]
-    return title or f"Conversation with {values['turn__conversation__agent__name']}"
+    return _conversation_label(values["group_key"], values["turn__conversation__agent__name"])
 
 
 def agent_row_label(agent_id, name: str | None, skill_test: bool) -> str:
@@ -289,6 +300,10 @@ class ChargeLine:
     @property
     def active_seconds(self) -> Decimal:
         return Decimal(self.entry.active_ms or 0) / 1000
+
+    @property
+    def conversation_label(self) -> str:
+        return conversation_label(self.entry.turn.conversation) if self.entry.turn else ""
 
 
 def recent_charges(*, workspace: Workspace, period: Period, limit: int = 100) -> list[ChargeLine]:

@@ -1,3 +1,6 @@
+"""The ASGI application that production and `make run` serve: HTTP and websockets."""
+
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -15,6 +18,10 @@ from config.limits import RequestSizeLimit  # noqa: E402
 from config.origins import SameOriginValidator  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from sandbox import pool  # noqa: E402
+from workspaces.mail import delivery_statement  # noqa: E402
+
+# Said once at start-up: where invitations and password resets go, or that they go nowhere.
+logging.getLogger("turnbox").info(delivery_statement())
 
 # Sandboxes for this process's turns start ahead of time, in the background.
 pool.start()

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -138,6 +139,21 @@ AXES_VERBOSE = False
 # Messages can carry a secret shown once (a newly issued PixelML key): keep them in the
 # server-side session, not in the default cookie, which is signed but readable.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Email (invitations, password resets) goes through the operator's SMTP server, named by
+# EMAIL_URL: smtp://user:password@host:25, smtp+tls://…:587 (STARTTLS), smtp+ssl://…:465.
+# Without it nothing is delivered: messages are written to files in the data folder, the
+# pages show invitation links to the admin and say who can claim them (workspaces/mail.py).
+TURNBOX_EMAIL_DELIVERS = bool(env.str("EMAIL_URL", default=""))
+if TURNBOX_EMAIL_DELIVERS:
+    _email = env.email_url("EMAIL_URL")
+    globals().update({key: "" if value is None else value for key, value in _email.items()})
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Turnbox <turnbox@localhost>")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+# A password-reset link works this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = env.int("TURNBOX_PASSWORD_RESET_HOURS", default=2) * 3600
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

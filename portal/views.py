@@ -1,5 +1,6 @@
 """The portal's pages: where a person lands, the workspace overview and its settings,
-which hold the sandbox's network policy beside the workspace's name."""
+which hold the sandbox's network policy beside the workspace's name; and the sealed
+frame in which pages show HTML made by a sandbox."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,7 +8,9 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.views.decorators.http import require_GET
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
 
 from billing.reports import usage_snapshot
 from portal.dashboard import dashboard_cards
@@ -77,3 +80,25 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """Pages name their icon; this answers browsers on pages that cannot (the operator
     console, plain error responses)."""
     return redirect(static("favicon.svg"), permanent=True)
+# A sandbox's HTML output, shown in an iframe with an empty sandbox attribute. It is
+# loaded from here, not from srcdoc, because a srcdoc frame inherits the page's strict
+# policy and would lose its inline styles: this response has a policy of its own, which
+# allows inline styles and data: images and nothing else, and the CSP sandbox gives it
+# an opaque origin even when opened on its own.
+HTML_FRAME_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'; sandbox"
+)
+
+
+@require_POST
+@login_required
+@never_cache
+@xframe_options_sameorigin
+def html_frame(request: HttpRequest) -> HttpResponse:
+    """Shows back the HTML the page posted, sealed; CSRF-checked, so no other site can
+    make this site show its markup."""
+    response = HttpResponse(request.POST.get("html", ""), content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = HTML_FRAME_POLICY
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -170,6 +170,55 @@ def socket_accepts(path: str, user, *, origin: str = "http://localhost", cookie:
     return run_in_new_loop(attempt())
 
 
+# --- Email -----------------------------------------------------------------------------
+
+
+@dataclass
+class Inbox:
+    """What a real SMTP server (aiosmtpd) received: one email.message per message."""
+
+    messages: list
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        from email import message_from_bytes
+        from email.policy import default
+
+        message = message_from_bytes(envelope.original_content or envelope.content, policy=default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if m["X-Envelope-To"] == address]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings) -> Iterator[Inbox]:
+    """A real SMTP server on a free port, and settings that send all email through it, as
+    EMAIL_URL=smtp://127.0.0.1:<port> would."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox(messages=[])
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.TURNBOX_EMAIL_DELIVERS = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
 # --- Browser ---------------------------------------------------------------------------
 
 CHROMIUM_FLAGS = [

@@ -1,6 +1,8 @@
 """Writes of the workspaces app: accounts, workspaces, invitations and memberships."""
 
 import secrets
+import smtplib
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
@@ -10,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from workspaces import selectors
+from workspaces import mail, selectors
 from workspaces.models import (
     INVITATION_VALID_DAYS,
     Invitation,
@@ -124,6 +126,34 @@ def invitation_create(
         },
     )
     return invitation, token
+
+
+@transaction.atomic
+def invitation_send(
+    *,
+    workspace: Workspace,
+    email: str,
+    role: str,
+    link_for: Callable[[str], str],
+    created_by: User | None = None,
+) -> tuple[Invitation, str | None]:
+    """Creates (or renews) the invitation and emails its link, made by ``link_for`` from
+    the token. Returns the link only when this Turnbox delivers no email: then the admin
+    must pass it on. When sending fails nothing changes (an older link keeps working)."""
+    invitation, token = invitation_create(
+        workspace=workspace, email=email, role=role, created_by=created_by
+    )
+    link = link_for(token)
+    if not mail.email_delivers():
+        return invitation, link
+    try:
+        mail.invitation_email_send(invitation=invitation, link=link)
+    except (smtplib.SMTPException, OSError) as error:
+        raise ValidationError(
+            f"The invitation email to {invitation.email} could not be sent ({error}); "
+            "nothing was changed. Try again, or ask the operator to check the email settings."
+        ) from error
+    return invitation, None
 
 
 def _invitable_email(email: str) -> str:

@@ -19,6 +19,22 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("account/reset/", account.PasswordReset.as_view(), name="password_reset"),
+    path(
+        "account/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "account/reset/<uidb64>/<token>/",
+        account.PasswordResetConfirm.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "account/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("w/<slug:ws>/members/", members.member_list, name="member_list"),
     path("w/<slug:ws>/members/<int:pk>/role/", members.member_role, name="member_role"),
     path("w/<slug:ws>/members/<int:pk>/remove/", members.member_remove, name="member_remove"),

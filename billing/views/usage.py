@@ -68,7 +68,9 @@ def turn_detail(request: HttpRequest, pk) -> HttpResponse:
     if turn is None:
         raise Http404("No such turn in this workspace.")
     detail = turn_usage.turn_usage(workspace=request.workspace, turn=turn)
-    return render(request, "billing/turn_usage.html", {"detail": detail, "turn": turn})
+    label = reports.conversation_label(turn.conversation)
+    context = {"detail": detail, "turn": turn, "conversation_label": label}
+    return render(request, "billing/turn_usage.html", context)
 
 
 def _query(request: HttpRequest) -> reports.UsageQuery:

@@ -23,12 +23,11 @@
   const BAD_TOOL_STATUSES = ["error", "timeout", "killed", "cancelled"];
   const SANDBOX_NOTE =
     "New turn: a fresh sandbox; variables and files from earlier turns are gone.";
-  // HTML shown by code loads nothing: without this, <img src> or CSS url() would send
-  // what the code knows to any server, through the viewer's browser (the sandbox
-  // attribute stops scripts, forms and navigation, not loads).
-  const HTML_POLICY =
-    '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; ' +
-    "img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'\">";
+  // HTML shown by code is posted to the server's sealed frame, whose own policy lets it
+  // load nothing (the sandbox attribute stops scripts, forms and navigation, not loads),
+  // and keeps its inline styles, which this page's strict policy would block in srcdoc.
+  const htmlFrameForm = document.querySelector("[data-html-frame]");
+  let htmlFrames = 0;
   // Notices shown in one cell; more are counted, not shown (hostile code can cause many).
   const MAX_NOTICES = 30;
   // Past these sizes code is shown plain (highlighting it would hold the page for
@@ -212,8 +211,16 @@
     frame.setAttribute("sandbox", "");
     frame.setAttribute("referrerpolicy", "no-referrer");
     frame.title = "HTML output of the code";
-    frame.srcdoc = HTML_POLICY + String(html || "");
+    htmlFrames += 1;
+    frame.name = "out-html-" + htmlFrames;
     cell.querySelector(".tool-output").append(frame);
+    if (!htmlFrameForm) return;
+    const post = htmlFrameForm.cloneNode(true);
+    post.target = frame.name;
+    post.elements.html.value = String(html || "");
+    document.body.append(post);
+    frame.addEventListener("load", () => post.remove(), { once: true });
+    post.submit();
   }
 
   function appendFile(cell, path, url) {

@@ -254,7 +254,17 @@ def test_html_shown_by_code_loads_nothing_from_elsewhere(
         f'<link rel="stylesheet" href="{base}/sheet.css">'
         f'<meta http-equiv="refresh" content="0;url={base}/refresh">'
     )
+    html += '<style>p { color: rgb(1, 2, 3) }</style><script>document.title = "ran"</script>'
     member = User.objects.get(email="member@example.com")
+    violations = []
+    asgi_page.on(
+        "console",
+        lambda m: (
+            violations.append((m.location["url"], m.text))
+            if "Content Security Policy" in m.text
+            else None
+        ),
+    )
     asgi_login(member)
     open_conversation(asgi_page, direct_agent, member)
 
@@ -263,11 +273,18 @@ def test_html_shown_by_code_loads_nothing_from_elsewhere(
     frame = asgi_page.frame_locator("iframe.out-html")
     expect(frame.locator("p")).to_have_text("Shown but sealed", timeout=SANDBOX_START)
     expect(frame.locator("div")).to_have_text("styled")
+    # Its own inline styles apply (the page's strict policy does not reach the frame),
+    # and its scripts still do not run.
+    expect(frame.locator("p")).to_have_css("color", "rgb(1, 2, 3)")
+    assert frame.locator("html").evaluate("() => document.title") != "ran"
     expect(asgi_page.get_by_test_id("turn-status")).to_contain_text("Answered")
     asgi_page.wait_for_timeout(1500)  # time for any load the page would make
     assert asked == []
     # Still there: the refresh did not take the frame away.
     expect(frame.locator("p")).to_have_text("Shown but sealed")
+    # The frame's loads were refused by the frame's policy; the page broke none of its own.
+    assert {url for url, _ in violations} <= {f"{asgi_page.url.split('/w/')[0]}/frame/html/"}
+    assert any("image.png" in text for _, text in violations)
 
 
 def test_a_file_saved_to_drive_is_a_link_live_and_after_a_reload(

@@ -76,6 +76,13 @@ def test_the_index_preselects_the_agent_named_in_the_query(client_for, team, age
     assert f'<option value="{other.pk}" selected>' in response.content.decode()
 
 
+def test_the_privacy_statement_says_what_admins_and_finance_see(client_for, team, agent):
+    html = client_for(team.member).get(url(team, "index")).content.decode()
+    start = html.split('data-testid="playground-start"')[1].split("</div>")[0]
+    assert "admins and finance included" in start
+    assert "what each turn cost, how long its code ran, and who ran it" in start
+
+
 @pytest.mark.parametrize(("role", "sees_link"), [("admin", True), ("member", False)])
 def test_without_agents_it_says_so_and_links_admins_to_create_one(
     client_for, team, role, sees_link

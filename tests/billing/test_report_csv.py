@@ -12,15 +12,13 @@ pytestmark = pytest.mark.django_db
 
 def test_names_that_a_spreadsheet_would_run_are_escaped(team):
     paid(team)
-    charged_turn(conversation_of(team, title='=HYPERLINK("http://evil")'), [1000])
+    charged_turn(conversation_of(team, agent_name='=HYPERLINK("http://evil")'), [1000])
     today = timezone.localdate()
     lines = list(
-        report_csv.usage_csv_lines(
-            workspace=team.workspace, query=query(today, today, "conversation")
-        )
+        report_csv.usage_csv_lines(workspace=team.workspace, query=query(today, today, "agent"))
     )
     assert lines[1][2] == '\'=HYPERLINK("http://evil")'
     charges = list(
         report_csv.charges_csv_lines(workspace=team.workspace, period=query(today, today).period)
     )
-    assert charges[1][4] == '\'=HYPERLINK("http://evil")'
+    assert charges[1][2] == '\'=HYPERLINK("http://evil")'

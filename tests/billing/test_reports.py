@@ -75,10 +75,15 @@ def test_rows_name_the_agent_the_person_and_the_conversation(busy):
     # Largest first.
     assert rows("agent") == [("Analyst", Decimal("10")), ("Direct", Decimal("5"))]
     assert rows("user") == [("admin Acme", Decimal("10")), ("member Acme", Decimal("5"))]
-    assert rows("conversation") == [
-        ("Conversation with Analyst", Decimal("10")),
-        ("Quarterly numbers", Decimal("5")),
+    # Named by number and agent: the title comes from what the person wrote.
+    labels = [
+        (label.split(" ")[0], label.split(" with ")[1], c) for label, c in rows("conversation")
     ]
+    assert labels == [
+        ("Conversation", "Analyst", Decimal("10")),
+        ("Conversation", "Direct", Decimal("5")),
+    ]
+    assert "Quarterly numbers" not in str(rows("conversation"))
     assert rows("day") == [(today.isoformat(), Decimal("15"))]
 
 

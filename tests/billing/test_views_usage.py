@@ -127,11 +127,32 @@ def test_the_csv_of_every_charge_lists_each_usage_entry(team, charged, client_fo
     assert keys == sorted(entries.values_list("idempotency_key", flat=True))
 
 
-def test_the_turn_page_shows_its_code_durations_and_charge(team, charged, client_for):
+def test_the_turn_page_shows_durations_and_charge_but_not_the_code(team, charged, client_for):
     html = client_for(team.finance).get(urls(team, charged)["turn"]).text
     assert html.count('data-testid="execution-row"') == 2
-    assert "print(0)" in html and "2300 ms" in html
-    assert 'data-testid="turn-charged">4<' in html
+    assert "2300 ms" in html and 'data-testid="turn-charged">4<' in html
+    assert "print(0)" not in html and "print(1)" not in html
+    assert "member Acme" in html  # who ran it
+
+
+def body_of(response) -> str:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return content.decode()
+
+
+@pytest.mark.parametrize("role", ["finance", "admin"])
+def test_usage_pages_show_cost_time_and_who_never_code_or_titles(team, charged, client_for, role):
+    client = client_for(team.user(role))
+    pages = [urls(team, charged)["turn"], urls(team, charged)["csv"] + "?rows=charges"]
+    for group in ("day", "agent", "user", "conversation"):
+        pages += [f"{urls(team, charged)[w]}?group={group}" for w in ("report", "csv")]
+    for url in pages:
+        body = body_of(client.get(url))
+        # The title came from the member's first message; the code is what the agent ran.
+        assert "Forecast" not in body and "print(" not in body and "run it" not in body, url
+    report = body_of(client.get(urls(team, charged)["report"] + "?group=conversation"))
+    assert f"Conversation {str(charged.conversation.pk)[:8]} with Direct" in report
+    assert "member Acme" in body_of(client.get(urls(team, charged)["report"] + "?group=user"))
 
 
 def test_a_finance_person_sees_no_secrets_and_no_admin_pages(team, charged, client_for):

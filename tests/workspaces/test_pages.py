@@ -32,7 +32,10 @@ def test_admin_manages_members_in_the_browser(page, login, team, live_server):
     page.get_by_label("Role", exact=True).select_option("finance")
     page.get_by_role("button", name="Create invitation").click()
     expect(page.get_by_test_id("invitation-created")).to_contain_text(
-        "Invitation for newcomer@example.com created. Send them this link:"
+        "Invitation for newcomer@example.com created. This Turnbox sends no email"
+    )
+    expect(page.get_by_test_id("invitation-claim-warning")).to_contain_text(
+        "Whoever opens the link first joins as newcomer@example.com"
     )
     link = page.get_by_test_id("invitation-link").inner_text()
     assert link.startswith(f"{live_server.url}/invite/")

@@ -106,7 +106,10 @@ def test_admin_invites_and_sees_the_link_once_in_the_page_only(client_for, team)
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     token = shown_token(response)
-    assert "Invitation for newcomer@example.com created. Send them this link:" in response.text
+    assert (
+        "Invitation for newcomer@example.com created. This Turnbox sends no email, "
+        "so send them this link yourself:" in response.text
+    )
     assert "(shown only now; valid 7 days)" in response.text
     assert selectors.invitation_open_by_token(token=token).role == Role.FINANCE
     assert token not in str(response.cookies.get("messages", ""))
@@ -121,7 +124,9 @@ def test_the_answer_is_the_same_whether_or_not_an_account_exists(client_for, tea
     for email in (other_team.admin.email, "nobody@example.com"):
         response = invite_through_the_page(client, email)
         assert response.status_code == 200
-        message = re.search(r'data-testid="invitation-created"[^>]*>(.*?)</p>', response.text)
+        message = re.search(
+            r'data-testid="invitation-created"[^>]*>(.*?)</div>', response.text, re.S
+        )
         pages[email] = message.group(1).replace(email, "EMAIL").replace(shown_token(response), "T")
     assert pages[other_team.admin.email] == pages["nobody@example.com"]
     assert other_team.admin.full_name not in response.text

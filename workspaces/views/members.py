@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from workspaces import selectors, services
 from workspaces.access import admin_only
 from workspaces.forms import InvitationForm, RoleForm
+from workspaces.mail import email_delivers
 from workspaces.models import INVITATION_VALID_DAYS, Role
 
 
@@ -19,15 +20,19 @@ def member_list(request: HttpRequest) -> HttpResponse:
     invited = None
     if request.method == "POST" and form.is_valid():
         try:
-            invitation, token = services.invitation_create(
-                workspace=request.workspace, created_by=request.user, **form.cleaned_data
+            invitation, link = services.invitation_send(
+                workspace=request.workspace,
+                created_by=request.user,
+                link_for=lambda token: request.build_absolute_uri(
+                    reverse("invitation_accept", args=[token])
+                ),
+                **form.cleaned_data,
             )
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            # Shown in this response only, never through messages: those travel in a
-            # cookie that is signed but readable, and may outlive this page.
-            link = request.build_absolute_uri(reverse("invitation_accept", args=[token]))
+            # A link (no email delivered) is shown in this response only, never through
+            # messages: those are stored in the session and may outlive this page.
             invited = {"email": invitation.email, "link": link}
             form = InvitationForm()
     return _members_page(request, form, invited)
@@ -41,6 +46,7 @@ def _members_page(request: HttpRequest, form: InvitationForm, invited: dict | No
             "form": form,
             "invited": invited,
             "valid_days": INVITATION_VALID_DAYS,
+            "email_delivers": email_delivers(),
             "members": selectors.members_of_workspace(workspace=request.workspace),
             "invitations": selectors.invitations_pending(workspace=request.workspace),
             "roles": Role.choices,
