@@ -80,6 +80,8 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """Pages name their icon; this answers browsers on pages that cannot (the operator
     console, plain error responses)."""
     return redirect(static("favicon.svg"), permanent=True)
+
+
 # A sandbox's HTML output, shown in an iframe with an empty sandbox attribute. It is
 # loaded from here, not from srcdoc, because a srcdoc frame inherits the page's strict
 # policy and would lose its inline styles: this response has a policy of its own, which
