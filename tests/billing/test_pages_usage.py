@@ -92,7 +92,9 @@ def test_the_meter_moves_and_the_finance_report_shows_the_turn(asgi_page, financ
     expect(finance_page.get_by_test_id("total-credits")).to_have_text(f"{credits:f}")
     row = finance_page.get_by_test_id("charge-row")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("Meter check")
+    # Who and what it cost, not the title taken from the member's message.
+    expect(row).to_contain_text(f"Conversation {str(chat.pk)[:8]} with")
+    expect(row).not_to_contain_text("Meter check")
     expect(row).to_contain_text("member Acme")
 
     with finance_page.expect_download() as download_info:
@@ -113,7 +115,7 @@ def test_the_meter_moves_and_the_finance_report_shows_the_turn(asgi_page, financ
     row.get_by_test_id("turn-link").click()
     executions = finance_page.get_by_test_id("execution-row")
     expect(executions).to_have_count(1)
-    expect(executions).to_contain_text("for i in range(4):")
+    expect(executions).not_to_contain_text("for i in range(4):")  # the code stays private
     expect(executions).to_contain_text("OK")
     expect(finance_page.get_by_test_id("turn-charged")).to_have_text(f"{credits:f}")
 

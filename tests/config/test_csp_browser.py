@@ -8,15 +8,17 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.billing.usage_helpers import charged_turn, conversation_of
 from workspaces.models import User, Workspace
+from workspaces.services import invitation_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DEMO_PASSWORD = "demo-pass-for-the-csp-crawl"
-ROLES = ["admin", "member", "finance", "operator"]
+ROLES = ["admin", "member", "finance", "operator", "visitor"]
 # Links not followed: they end the session, start a download, or only differ by a query.
 SKIPPED = ("/logout/", "/download", "/operator/logout/", "?")
 MAX_PAGES = 120
@@ -33,7 +35,8 @@ def demo(settings):
         member=User.objects.get(email="member@example.com"),
     )
     charged_turn(conversation_of(team, agent_name="Code runner", title="Q3 numbers"), [1200])
-    return workspace
+    _, token = invitation_create(workspace=workspace, email="new@example.com", role="member")
+    return reverse("invitation_accept", args=[token])
 
 
 def log_in(page, email: str) -> None:
@@ -80,12 +83,18 @@ def test_no_page_breaks_the_policy(page, live_server, demo, role):
         ),
     )
     page.on("pageerror", lambda error: violations.append(f"{page.url}: {error}"))
-    log_in(page, f"{role}@example.com")
+    start = {
+        "operator": ["/", "/operator/"],
+        # Someone not logged in: the login page, a password reset, an invitation.
+        "visitor": ["/login/", reverse("password_reset"), demo, "/no-such-page/"],
+    }.get(role, ["/"])
+    if role != "visitor":
+        log_in(page, f"{role}@example.com")
 
-    seen = crawl(page, live_server.url, ["/", "/operator/"] if role == "operator" else ["/"])
+    seen = crawl(page, live_server.url, start)
 
     assert violations == []
-    assert len(seen) > 5, seen  # the crawl really went through the site
+    assert len(seen) >= 4, seen  # the crawl really went through the site
     if role == "operator":
         assert any(path.startswith("/operator/") for path in seen)
     if role == "admin":
