@@ -57,6 +57,7 @@ class SandboxUnavailable(RuntimeError):
 # for runc is the operator's call, not a workspace's.
 GVISOR = "runsc"
 GVISOR_WITH_NETWORK = "runsc-net"
+GVISOR_PIDS = 256
 NO_NETWORK_UNDER_GVISOR = (
     "Network access is not available under gVisor (runsc) on this engine: it has no "
     f"{GVISOR_WITH_NETWORK} runtime. The operator can run sessions with a network under runc "
@@ -86,6 +87,14 @@ def engine_runtimes() -> frozenset[str]:
 
 
 _engine_runtimes: frozenset[str] | None = None
+
+
+def host_pids(spec: "Spec") -> int:
+    """The engine's process limit for a sandbox. gVisor's own threads and its ptrace stubs
+    run in the container's cgroup (about 80 idle, up to 130 more while output pours
+    through pipes); when they hit the limit gVisor panics and the whole sandbox stops, so
+    they get room of their own on top of the code's."""
+    return spec.limits.pids + (GVISOR_PIDS if spec.runtime == GVISOR else 0)
 
 
 def container_runtime(spec: "Spec") -> str:
@@ -262,7 +271,7 @@ def _isolated_options(spec: Spec, name: str, labels: dict) -> dict:
         read_only=True,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        pids_limit=limits.pids,
+        pids_limit=host_pids(spec),
         mem_limit=f"{limits.memory_mb}m",
         memswap_limit=f"{limits.memory_mb}m",
         nano_cpus=int(limits.cpus * 1e9),
