@@ -124,7 +124,27 @@ def test_bench_prints_one_json_report():
     # Whole milliseconds past the limit: a very prompt stop can round to zero.
     assert all(value >= 0 for value in runc["timeout_overshoot_ms"].values())
     assert set(runc["timeout_overshoot_ms"]) == {"busy_loop", "sleep"}
+    # The floor is measured in the same run, and the cold start is put beside it.
+    floor = runc["floor"]
+    assert floor["docker_run_true_ms"] > 0 and floor["hardened_print_ms"] > 0
+    expected = round(runc["cold_start"]["p50_ms"] / floor["docker_run_true_ms"], 2)
+    assert runc["vs_floor"]["cold_start_over_docker_run_true"] == expected
+    assert set(runc["vs_floor"]) == {
+        "cold_start_over_docker_run_true",
+        "cold_start_over_hardened_print",
+    }
+    assert runc["output_throughput"]["lines_mb_per_s"] > 0
+    assert runc["output_throughput"]["bulk_mb_per_s"] > 0
     assert SandboxSession.objects.filter(purpose="bench", status="open").count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_prints_the_floor_and_the_ratios_in_its_table():
+    out, _ = run("sandbox_bench", "--runs", "1", "--concurrency", "1", "--runtime", "runc")
+    for label in ("floor: docker run true", "over the floors", "output, printed lines"):
+        assert label in out
+    assert re.search(r"over the floors \(p50\)\s+\d+\.\d\dx / \d+\.\d\dx", out)
+    assert re.search(r"\d+\.\d / \d+\.\d MB/s", out)
 
 
 # -- sandbox_run and the network -----------------------------------------------------------
