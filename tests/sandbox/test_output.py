@@ -67,3 +67,21 @@ def test_output_made_of_escaped_characters_arrives_whole(runtime):
         events, status = run(session.python("print('\\x01' * (3 << 20))"))
         assert_capped(events, status, "\x01" * MIB)
         assert_goes_on(session)
+
+
+def test_a_forked_child_still_prints_through_the_kernel(runtime):
+    # The kernel keeps its pid instead of asking on every write: a forked child must
+    # still be told apart, or its output would wait for a thread it does not have.
+    code = (
+        "import os\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print('from the child', flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('from the parent')"
+    )
+    with open_session(purpose="test", runtime=runtime) as session:
+        events, status = run(session.python(code))
+    assert status["status"] == "ok"
+    assert text(events) == "from the child\nfrom the parent\n"
