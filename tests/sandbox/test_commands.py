@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from docker.errors import NotFound
 
+from sandbox import containers
 from sandbox.containers import CREATED_LABEL, LABEL, OWNER_LABEL, docker_client, remove_sandbox
 from sandbox.egress import image as egress_image
 from sandbox.management.commands.sandbox_run import Command as RunCommand
@@ -246,6 +247,8 @@ def test_egress_proxy_builds_starts_replaces_and_stops_a_proxy(egress_proxy_imag
 
 
 @pytest.mark.django_db
-def test_sandbox_run_asked_for_gvisor_with_a_network_says_to_choose_runc():
+def test_sandbox_run_asked_for_gvisor_with_a_network_says_to_choose_runc(monkeypatch):
+    # An engine whose gVisor has no networked registration (runsc-net).
+    monkeypatch.setattr(containers, "_engine_runtimes", frozenset({"runc", "runsc"}))
     with pytest.raises(CommandError, match="choose runc for a session with a network"):
         run("sandbox_run", "--runtime", "runsc", "--allow", "example.org", "--code", "1")
