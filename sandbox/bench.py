@@ -7,6 +7,7 @@ sessions opened here are recorded with purpose "bench". Durations are in millise
 
 import queue
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from contextlib import ExitStack
 
 from django.test.utils import override_settings
 
-from sandbox import pool
+from sandbox import bench_floor, pool
 from sandbox.containers import SandboxUnavailable, Spec, docker_client, start_sandbox
 from sandbox.image import configured_image
 from sandbox.session import Session, open_session, run_to_end
@@ -79,16 +80,37 @@ def machine() -> dict:
 def measure(runtime: str, *, runs: int, concurrency: int, progress: Progress) -> dict:
     # Sessions start cold unless a step asks for the pool: nothing starts behind its back.
     with override_settings(TURNBOX_SANDBOX_POOL_SIZE=0):
+        progress(f"{runtime}: the floor (docker run)")
+        report = {"runs": runs, "floor": _floor(runtime, runs)}
         progress(f"{runtime}: cold starts")
-        report = {"runs": runs, "cold_start": summary(cold_starts(runtime, runs))}
+        report["cold_start"] = summary(cold_starts(runtime, runs))
+        report["vs_floor"] = bench_floor.ratios(report["cold_start"]["p50_ms"], report["floor"])
         progress(f"{runtime}: warm pool")
         report["warm_first_output"] = summary(warm_first_outputs(runtime, runs))
         progress(f"{runtime}: round trips, streaming and time limits")
         with open_session(purpose=PURPOSE, runtime=runtime) as session:
             report.update(in_one_session(session, runs))
+        progress(f"{runtime}: output throughput")
+        report["output_throughput"] = _throughput(runtime)
         progress(f"{runtime}: up to {concurrency} sessions at once")
         report["concurrency"] = hold_sessions(runtime, concurrency)
     return report
+
+
+def _floor(runtime: str, runs: int) -> dict:
+    try:
+        return bench_floor.floors(image=configured_image(), runtime=runtime, runs=runs)
+    except (bench_floor.FloorUnavailable, OSError, subprocess.SubprocessError) as error:
+        return {"unavailable": str(error)}
+
+
+def _throughput(runtime: str) -> dict:
+    room = bench_floor.THROUGHPUT_BYTES + MIB
+    with open_session(purpose=PURPOSE, runtime=runtime, max_output=room) as session:
+        try:
+            return bench_floor.throughput(session)
+        except RuntimeError as error:
+            raise BenchError(f"Output throughput: {error}.") from None
 
 
 # --- Starting ---------------------------------------------------------------------------
@@ -189,11 +211,14 @@ def first_event(events: Iterator[dict], kind: str, started: float) -> float:
 
 
 def overshoot(session: Session, code: str) -> float:
-    """How long past the time limit the code ran before the session reported it stopped."""
+    """How long past the time limit the caller waited for the status, by the caller's own
+    clock from sending the code (the status's duration is capped at the limit)."""
+    started = time.monotonic()
     status = run_to_end(session.python(code, timeout=TIME_LIMIT_SECONDS))
+    waited = _since(started)
     if status.get("status") != "timeout":
         raise BenchError(f"{code!r} was expected to time out but ended with {status}.")
-    return round(float(status["duration_ms"] - TIME_LIMIT_SECONDS * 1000), 1)
+    return round(waited - TIME_LIMIT_SECONDS * 1000, 1)
 
 
 # --- Many sessions ----------------------------------------------------------------------
@@ -264,7 +289,10 @@ def _quiet(text: str) -> None:
 # --- The table --------------------------------------------------------------------------
 
 LABELS = (
+    "floor: docker run true",
+    "floor: hardened print(1)",
     "cold start, p50 / p95",
+    "  over the floors (p50)",
     "warm pool, to first output",
     "round trip of 1+1",
     "  bridge only, no database",
@@ -272,6 +300,7 @@ LABELS = (
     "sessions held at once",
     "memory of them all",
     "memory per session, median",
+    "output, printed lines / one write",
     f"past a {TIME_LIMIT_SECONDS} s limit, busy loop",
     f"past a {TIME_LIMIT_SECONDS} s limit, sleep",
     "runs",
@@ -289,11 +318,18 @@ def table(report: dict) -> str:
 
 def _column(figures: dict) -> list[str]:
     held, over = figures["concurrency"], figures["timeout_overshoot_ms"]
+    floor, ratio, rate = figures["floor"], figures["vs_floor"], figures["output_throughput"]
+    summaries = [_percentiles(figures[key]) for key in SUMMARIES]
     return [
-        *(_percentiles(figures[key]) for key in SUMMARIES),
+        _ms(floor.get("docker_run_true_ms")),
+        _ms(floor.get("hardened_print_ms")),
+        summaries[0],
+        " / ".join(f"{value:.2f}x" for value in ratio.values()) or "-",
+        *summaries[1:],
         f"{held['held']} of {held['requested']}",
         _mib(held.get("total_memory_mb")),
         _mib(held.get("median_memory_mb")),
+        f"{rate['lines_mb_per_s']:.1f} / {rate['bulk_mb_per_s']:.1f} MB/s",
         f"{over['busy_loop']:.1f} ms",
         f"{over['sleep']:.1f} ms",
         str(figures["runs"]),
@@ -310,6 +346,8 @@ def _heading(machine: dict) -> str:
 def _notes(report: dict) -> list[str]:
     notes = [f"{name}: skipped, {why}." for name, why in report["skipped"].items()]
     for name, figures in report["runtimes"].items():
+        if why := figures["floor"].get("unavailable"):
+            notes.append(f"{name}: no floor measured: {why}")
         if stopped := figures["concurrency"].get("stopped_by"):
             notes.append(f"{name}: stopped opening sessions: {stopped}")
     return ["", *notes] if notes else []
@@ -329,3 +367,7 @@ def _percentiles(figures: dict) -> str:
 
 def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} MiB"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"

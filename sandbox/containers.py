@@ -54,17 +54,56 @@ class SandboxUnavailable(RuntimeError):
     """The sandbox could not be started; the message says why in plain words."""
 
 
-# gVisor, registered on this engine with --network=none, gives a container no network;
-# whether network sessions may leave it for runc is the operator's call, not a workspace's.
+# gVisor registered as "runsc" runs with --network=none: no network at all. Sandboxes with
+# a network run under a second registration of gVisor that has one (scripts/docker.sh
+# registers both). An engine without it refuses them; whether they may then leave gVisor
+# for runc is the operator's call, not a workspace's.
+GVISOR = "runsc"
+GVISOR_WITH_NETWORK = "runsc-net"
+GVISOR_PIDS = 256
 NO_NETWORK_UNDER_GVISOR = (
-    "Network access is not available under gVisor (runsc) on this engine. The operator "
-    "can run sessions with a network under runc by setting TURNBOX_SANDBOX_NETWORK_RUNTIME=runc."
+    "Network access is not available under gVisor (runsc) on this engine: it has no "
+    f"{GVISOR_WITH_NETWORK} runtime. The operator can run sessions with a network under runc "
+    "by setting TURNBOX_SANDBOX_NETWORK_RUNTIME=runc."
 )
 
 
 def network_runtime() -> str:
     """The runtime of sandboxes with a network (docs/sandbox.md, Runtimes)."""
     return settings.TURNBOX_SANDBOX_NETWORK_RUNTIME or settings.TURNBOX_SANDBOX_RUNTIME
+
+
+def network_refused(runtime: str) -> bool:
+    """Whether sandboxes with a network cannot run under this runtime on this engine."""
+    return runtime == GVISOR and GVISOR_WITH_NETWORK not in engine_runtimes()
+
+
+def engine_runtimes() -> frozenset[str]:
+    """The runtimes the engine has registered (asked once per process, once it answers)."""
+    global _engine_runtimes
+    if _engine_runtimes is None:
+        try:
+            _engine_runtimes = frozenset(docker_client().info().get("Runtimes") or {})
+        except (DockerException, RequestException):
+            return frozenset()
+    return _engine_runtimes
+
+
+_engine_runtimes: frozenset[str] | None = None
+
+
+def host_pids(spec: "Spec") -> int:
+    """The engine's process limit for a sandbox. gVisor's own threads and its ptrace stubs
+    run in the container's cgroup (about 80 idle, up to 130 more while output pours
+    through pipes); when they hit the limit gVisor panics and the whole sandbox stops, so
+    they get room of their own on top of the code's."""
+    return spec.limits.pids + (GVISOR_PIDS if spec.runtime == GVISOR else 0)
+
+
+def container_runtime(spec: "Spec") -> str:
+    """The engine's runtime for a spec: gVisor's networked registration for a sandbox
+    with a network."""
+    return GVISOR_WITH_NETWORK if spec.egress and spec.runtime == GVISOR else spec.runtime
 
 
 @dataclass(frozen=True)
@@ -228,7 +267,7 @@ def _isolated_options(spec: Spec, name: str, labels: dict) -> dict:
         name=name,
         hostname="sandbox",
         labels=labels,
-        runtime=spec.runtime,
+        runtime=container_runtime(spec),
         stdin_open=True,
         detach=True,
         user=USER,
@@ -237,7 +276,7 @@ def _isolated_options(spec: Spec, name: str, labels: dict) -> dict:
         read_only=True,
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        pids_limit=limits.pids,
+        pids_limit=host_pids(spec),
         mem_limit=f"{limits.memory_mb}m",
         memswap_limit=f"{limits.memory_mb}m",
         nano_cpus=int(limits.cpus * 1e9),

@@ -19,7 +19,14 @@ from django.conf import settings
 from django.db import connections
 
 from sandbox import reaper
-from sandbox.containers import Sandbox, SandboxUnavailable, Spec, network_runtime, start_sandbox
+from sandbox.containers import (
+    Sandbox,
+    SandboxUnavailable,
+    Spec,
+    network_refused,
+    network_runtime,
+    start_sandbox,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +169,10 @@ def warm_pool() -> WarmPool | None:
 def egress_pool() -> WarmPool | None:
     """The pool of network-enabled sandboxes, created on first use; None when it or the
     warm pool as a whole is switched off, or when network sessions would run under gVisor
-    (which Session.open refuses)."""
+    on an engine without its networked registration (which Session.open refuses)."""
     global _egress_pool
     size = settings.TURNBOX_EGRESS_POOL_SIZE
-    if settings.TURNBOX_SANDBOX_POOL_SIZE <= 0 or size <= 0 or network_runtime() == "runsc":
+    if settings.TURNBOX_SANDBOX_POOL_SIZE <= 0 or size <= 0 or network_refused(network_runtime()):
         return None
     with _pool_lock:
         if _egress_pool is None:

@@ -28,6 +28,7 @@ from sandbox.containers import (
     Sandbox,
     SandboxUnavailable,
     Spec,
+    network_refused,
     network_runtime,
     owner_id,
     start_sandbox,
@@ -97,7 +98,7 @@ class Session:
         """Opens a session; ``meter``, when given, may stop its code (the caller has
         already decided that the session may open at all)."""
         network = network or NetworkPolicy.none()
-        if network.enabled and runtime == "runsc":
+        if network.enabled and runtime is not None and network_refused(runtime):
             # Asked for by name: the operator's setting would not change the answer.
             raise SandboxUnavailable(
                 "Network access is not available under gVisor (runsc), which has no network "
@@ -106,7 +107,7 @@ class Session:
         if runtime is None and network.enabled:
             runtime = network_runtime()
         spec = Spec.default(runtime=runtime, egress=network.enabled, **limits)
-        if network.enabled and spec.runtime == "runsc":
+        if network.enabled and network_refused(spec.runtime):
             raise SandboxUnavailable(NO_NETWORK_UNDER_GVISOR)
         record = services.sandbox_session_create(
             workspace=workspace,

@@ -77,14 +77,22 @@ install_runsc() {
   install_if_missing runsc runsc
 }
 
+engine_has_runtime() {
+  [[ "$(docker info --format '{{json .Runtimes}}' 2>/dev/null)" == *"\"$1\""* ]]
+}
+
 runsc_registered() {
-  [[ "$(docker info --format '{{json .Runtimes}}' 2>/dev/null)" == *'"runsc"'* ]]
+  engine_has_runtime runsc && engine_has_runtime runsc-net
 }
 
 ensure_runsc_registered() {
   runsc_registered && return 0
   if ! local_engine || ! is_root; then
-    say "Note: the Docker engine has no runsc runtime: gVisor sandboxes are unavailable."
+    if engine_has_runtime runsc; then
+      say "Note: the Docker engine has no runsc-net runtime: gVisor sandboxes have no network."
+    else
+      say "Note: the Docker engine has no runsc runtime: gVisor sandboxes are unavailable."
+    fi
     return 0
   fi
   install_runsc
@@ -107,31 +115,54 @@ reload_dockerd() {
   [ -n "$pid" ] && kill -HUP $pid
 }
 
-# Adds runsc to daemon.json, keeping every other key. gVisor refuses to start in the root
-# network namespace unless it is told there is no network, hence --network=none.
-# Returns 1 when the file already had it, or when there is no runsc to register.
+# Adds gVisor to daemon.json twice, keeping every other key: "runsc" with --network=none for
+# sandboxes without a network (gVisor refuses to start in the root network namespace unless
+# told there is none), and "runsc-net" for sandboxes whose policy allows some, on the
+# sandbox's own Docker network (which leads to the egress proxy only).
+# Returns 1 when the file already had both, or when there is no runsc to register.
 register_runsc() {
   command -v runsc >/dev/null || return 1
-  python3 - "$DOCKER_CONFIG_FILE" "$(command -v runsc)" <<'PY'
+  python3 - "$DOCKER_CONFIG_FILE" "$(command -v runsc)" "$(runsc_network_arg)" <<'PY'
 import json, os, sys
 
-path, runsc = sys.argv[1:]
+path, runsc, network = sys.argv[1:]
 try:
     with open(path) as f:
         config = json.load(f)
 except FileNotFoundError:
     config = {}
-entry = config.setdefault("runtimes", {}).setdefault("runsc", {"path": runsc})
-args = entry.setdefault("runtimeArgs", [])
-if "--network=none" in args:
+runtimes = config.setdefault("runtimes", {})
+changed = False
+for name, arg in (("runsc", "--network=none"), ("runsc-net", network)):
+    entry = runtimes.setdefault(name, {"path": runsc})
+    args = entry.setdefault("runtimeArgs", [])
+    if not any(a.startswith("--network=") for a in args):
+        args.append(arg)
+        changed = True
+if not changed:
     sys.exit(1)
-args.append("--network=none")
 os.makedirs(os.path.dirname(path), exist_ok=True)
 with open(path + ".tmp", "w") as f:
     json.dump(config, f, indent=2)
     f.write("\n")
 os.replace(path + ".tmp", path)
 PY
+}
+
+# gVisor's own network stack (--network=sandbox) where it starts. Debian 12's gVisor (release
+# 2022-12-19) takes a network namespace that has net.core.rmem_default for the host's own
+# and refuses to start its stack there, and kernels since 5.15 give every namespace one;
+# there runsc-net uses the kernel's stack inside the sandbox's own namespace
+# (--network=host), while every other system call still goes through gVisor.
+# TURNBOX_RUNSC_NETWORK=sandbox|host decides instead.
+runsc_network_arg() {
+  if [ -n "${TURNBOX_RUNSC_NETWORK:-}" ]; then
+    echo "--network=$TURNBOX_RUNSC_NETWORK"
+  elif unshare --net test -e /proc/sys/net/core/rmem_default 2>/dev/null; then
+    echo "--network=host"
+  else
+    echo "--network=sandbox"
+  fi
 }
 
 start_dockerd() {

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from docker.errors import NotFound
 
+from sandbox import containers
 from sandbox.containers import CREATED_LABEL, LABEL, OWNER_LABEL, docker_client, remove_sandbox
 from sandbox.egress import image as egress_image
 from sandbox.management.commands.sandbox_run import Command as RunCommand
@@ -130,7 +131,27 @@ def test_bench_prints_one_json_report():
     # Whole milliseconds past the limit: a very prompt stop can round to zero.
     assert all(value >= 0 for value in runc["timeout_overshoot_ms"].values())
     assert set(runc["timeout_overshoot_ms"]) == {"busy_loop", "sleep"}
+    # The floor is measured in the same run, and the cold start is put beside it.
+    floor = runc["floor"]
+    assert floor["docker_run_true_ms"] > 0 and floor["hardened_print_ms"] > 0
+    expected = round(runc["cold_start"]["p50_ms"] / floor["docker_run_true_ms"], 2)
+    assert runc["vs_floor"]["cold_start_over_docker_run_true"] == expected
+    assert set(runc["vs_floor"]) == {
+        "cold_start_over_docker_run_true",
+        "cold_start_over_hardened_print",
+    }
+    assert runc["output_throughput"]["lines_mb_per_s"] > 0
+    assert runc["output_throughput"]["bulk_mb_per_s"] > 0
     assert SandboxSession.objects.filter(purpose="bench", status="open").count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bench_prints_the_floor_and_the_ratios_in_its_table():
+    out, _ = run("sandbox_bench", "--runs", "1", "--concurrency", "1", "--runtime", "runc")
+    for label in ("floor: docker run true", "over the floors", "output, printed lines"):
+        assert label in out
+    assert re.search(r"over the floors \(p50\)\s+\d+\.\d\dx / \d+\.\d\dx", out)
+    assert re.search(r"\d+\.\d / \d+\.\d MB/s", out)
 
 
 # -- sandbox_run and the network -----------------------------------------------------------
@@ -232,6 +253,8 @@ def test_egress_proxy_builds_starts_replaces_and_stops_a_proxy(egress_proxy_imag
 
 
 @pytest.mark.django_db
-def test_sandbox_run_asked_for_gvisor_with_a_network_says_to_choose_runc():
+def test_sandbox_run_asked_for_gvisor_with_a_network_says_to_choose_runc(monkeypatch):
+    # An engine whose gVisor has no networked registration (runsc-net).
+    monkeypatch.setattr(containers, "_engine_runtimes", frozenset({"runc", "runsc"}))
     with pytest.raises(CommandError, match="choose runc for a session with a network"):
         run("sandbox_run", "--runtime", "runsc", "--allow", "example.org", "--code", "1")

@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from django.test import override_settings
 from docker.errors import NotFound
 
-from sandbox import pool, reaper, services
+from sandbox import containers, pool, reaper, services
 from sandbox.containers import (
     CREATED_LABEL,
     LABEL,
@@ -382,28 +382,36 @@ def test_an_execution_is_finished_even_when_its_network_records_cannot_be_stored
     assert "network records of session" in caplog.text
 
 
-def test_gvisor_sessions_cannot_have_a_network(lab):
+@pytest.fixture
+def gvisor_without_network(monkeypatch, docker_engine):
+    """An engine with gVisor registered for sandboxes without a network only."""
+    if "runsc" not in docker_engine.info().get("Runtimes", {}):
+        pytest.skip("gVisor (runsc) is not registered with this Docker engine.")
+    monkeypatch.setattr(containers, "_engine_runtimes", frozenset({"runc", "runsc"}))
+
+
+def test_gvisor_sessions_cannot_have_a_network_where_the_engine_lacks_runsc_net(
+    lab, gvisor_without_network
+):
     with pytest.raises(SandboxUnavailable, match="not available under gVisor"):
         open_session(purpose="test", runtime="runsc", network=allowlist("pypi.org")).__enter__()
     assert not SandboxSession.objects.filter(runtime="runsc").exists()
 
 
 def test_with_gvisor_configured_a_network_session_is_refused_unless_the_operator_allows_runc(
-    lab, settings, docker_engine
+    lab, settings, gvisor_without_network
 ):
     """A workspace admin who enables a network must not move its code off gVisor: only the
     operator's TURNBOX_SANDBOX_NETWORK_RUNTIME can."""
-    if "runsc" not in docker_engine.info().get("Runtimes", {}):
-        pytest.skip("gVisor (runsc) is not registered with this Docker engine.")
     settings.TURNBOX_SANDBOX_RUNTIME = "runsc"
     settings.TURNBOX_SANDBOX_NETWORK_RUNTIME = ""
     policy = allowlist(f"allowed.turnbox.test:{PORT}")
     with pytest.raises(SandboxUnavailable) as refused:
         open_session(purpose="test", network=policy).__enter__()
     assert str(refused.value) == (
-        "Network access is not available under gVisor (runsc) on this engine. The operator "
-        "can run sessions with a network under runc by setting "
-        "TURNBOX_SANDBOX_NETWORK_RUNTIME=runc."
+        "Network access is not available under gVisor (runsc) on this engine: it has no "
+        "runsc-net runtime. The operator can run sessions with a network under runc by "
+        "setting TURNBOX_SANDBOX_NETWORK_RUNTIME=runc."
     )
     assert not SandboxSession.objects.exists()
 
@@ -422,7 +430,7 @@ def test_with_gvisor_configured_a_network_session_is_refused_unless_the_operator
     assert (isolated, isolated_status["status"]) == ("runsc", "ok")
 
 
-def test_the_network_pool_follows_the_operators_network_runtime(settings):
+def test_the_network_pool_follows_the_operators_network_runtime(settings, gvisor_without_network):
     settings.TURNBOX_SANDBOX_POOL_SIZE = 1
     settings.TURNBOX_EGRESS_POOL_SIZE = 1
     settings.TURNBOX_SANDBOX_RUNTIME = "runsc"

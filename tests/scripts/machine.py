@@ -43,7 +43,8 @@ STANDINS = {
                 echo "{{\\"runc\\":{{}}$(cat "$STANDIN/runtimes" 2>/dev/null)}}" ;;
         esac
     """,
-    # Up once started; takes runsc from its configuration at start and on SIGHUP.
+    # Up once started; takes runsc and runsc-net from its configuration at start and on
+    # SIGHUP.
     "dockerd": f"""
         {LOG}
         config=/nonexistent; pidfile=$STANDIN/docker.pid
@@ -52,7 +53,11 @@ STANDINS = {
           shift
         done
         load() {{
-          grep -q '"runsc"' "$config" 2>/dev/null && echo ',"runsc":{{}}' > "$STANDIN/runtimes"
+          : > "$STANDIN/runtimes"
+          for name in runsc runsc-net; do
+            grep -q "\\"$name\\"" "$config" 2>/dev/null &&
+              printf ',"%s":{{}}' "$name" >> "$STANDIN/runtimes"
+          done
         }}
         load
         trap 'echo "dockerd reloaded" >> "$STANDIN/log"; config=$TURNBOX_DOCKERD_CONFIG; load' HUP

@@ -37,7 +37,9 @@ def test_it_installs_the_engine_when_only_a_client_is_here(machine):
     assert result.code == 0, result.out
     assert "docker.io" in result.installed
     assert result.ran("dockerd --pidfile")
-    assert machine.config()["runtimes"]["runsc"]["runtimeArgs"] == ["--network=none"]
+    runtimes = machine.config()["runtimes"]
+    assert runtimes["runsc"]["runtimeArgs"] == ["--network=none"]
+    assert runtimes["runsc-net"]["runtimeArgs"] == ["--network=sandbox"]
     assert {"runsc", "debootstrap"} <= set(result.installed)
 
 
@@ -96,13 +98,13 @@ def test_it_keeps_the_engines_other_settings_when_registering_runsc(machine):
     assert result.code == 0, result.out
     config = machine.config()
     assert config["log-level"] == "warn"
-    assert set(config["runtimes"]) == {"kata", "runsc"}
+    assert set(config["runtimes"]) == {"kata", "runsc", "runsc-net"}
 
 
 def test_it_does_nothing_when_the_engine_answers_with_runsc(machine):
     for package in ("docker.io", "runsc", "debootstrap"):
         machine.install(package)
-    machine.engine_up(runtimes=("runsc",))
+    machine.engine_up(runtimes=("runsc", "runsc-net"))
 
     result = ensure(machine)
 
@@ -202,3 +204,32 @@ def test_it_shows_the_engines_log_when_dockerd_dies_at_start(machine):
     assert result.code == 1
     assert "no iptables" in result.out
     assert "dockerd did not answer" in result.out
+
+
+def test_it_adds_gvisor_with_a_network_to_an_engine_that_has_runsc_alone(machine):
+    for package in ("docker.io", "runsc", "debootstrap"):
+        machine.install(package)
+    machine.config_file.write_text(
+        '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}}'
+    )
+    machine.start_dockerd()
+
+    result = ensure(machine, TURNBOX_RUNSC_NETWORK="host")
+
+    assert result.code == 0, result.out
+    assert "dockerd reloaded" in result.calls
+    runtimes = machine.config()["runtimes"]
+    assert runtimes["runsc"] == {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+    assert runtimes["runsc-net"]["runtimeArgs"] == ["--network=host"]
+
+
+def test_it_notes_a_remote_engine_whose_gvisor_has_no_network(machine):
+    machine.add("bin/docker", DOCKER_CLIENT)
+    machine.install("debootstrap")
+    machine.engine_up(runtimes=("runsc",))
+
+    result = ensure(machine, DOCKER_HOST=REMOTE)
+
+    assert result.code == 0, result.out
+    assert "no runsc-net runtime: gVisor sandboxes have no network" in result.out
+    assert not machine.config_file.exists()
