@@ -1,13 +1,20 @@
-"""How billing hears of the sandbox engine, which does not know it: a session is
-charged when its close is announced, and after each reap (in every process that runs
-sessions, now and then) the sessions it closed, and any a dead worker left uncharged,
-are charged. A charge is written once whoever asks (billing.services.session_charge)."""
+"""How billing hears of the sandbox engine, which does not know it: a session is bound
+to its workspace's account as it opens and charged to it when its close is announced;
+after each reap (in every process that runs sessions, now and then) the sessions it
+closed, and any a dead worker left uncharged, are charged. A charge is written once
+whoever asks (billing.services.session_charge)."""
 
 import logging
 
-from billing.services import session_charge, sessions_unbilled_charge
+from billing.services import session_account_bind, session_charge, sessions_unbilled_charge
 
 logger = logging.getLogger(__name__)
+
+
+def session_opened_bind(*, session, **_) -> None:
+    """Raises into the opening when the binding cannot be written: no session runs
+    without knowing who pays."""
+    session_account_bind(session=session)
 
 
 def session_closed_charge(*, session, **_) -> None:

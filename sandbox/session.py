@@ -8,8 +8,8 @@ Python state and the files in /workspace last as long as the session; a new sess
 never sees anything of an old one. The container goes away when the session closes,
 whatever ends it. Every execution is recorded with its duration as the host measured
 it, which is what billing charges. The engine knows nothing of credits: a caller that
-meters hands in a meter (sandbox.allowance), and every close is announced
-(sandbox.signals.session_closed).
+meters hands in a meter (sandbox.allowance), and every open and close is announced
+(sandbox.signals).
 """
 
 import contextlib
@@ -119,6 +119,7 @@ class Session:
         )
         session = cls(record=record, spec=spec, network=network, meter=meter)
         try:
+            signals.session_opened.send(sender=SandboxSession, session=record)
             session._ensure_sandbox()
         except BaseException:
             reason = SandboxSession.EndReason.START_FAILED
@@ -184,7 +185,7 @@ class Session:
             if self._stopped:
                 outcome.stopped()
             if self.out_of_credit:
-                outcome.message = f"Stopped: the credit ran out. {self.out_of_credit}"
+                outcome.message = f"Stopped: {self.out_of_credit}"
         except ChannelClosed:
             self._lose_sandbox(outcome, "it ended unexpectedly")
             finished = True
