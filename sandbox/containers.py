@@ -15,7 +15,7 @@ from functools import cache
 
 import docker
 from django.conf import settings
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount, Ulimit
 from requests.exceptions import RequestException
 
@@ -45,6 +45,8 @@ ENVIRONMENT = {
     "TURNBOX_WORKDIR": WORKDIR,
 }
 READY_TIMEOUT_SECONDS = 60
+# How long Docker may take to record a pause or unpause it has already made.
+PAUSE_RECORD_SECONDS = 2
 
 
 class SandboxUnavailable(RuntimeError):
@@ -173,6 +175,8 @@ class Sandbox:
         self.container = container
         self.channel = channel
         self.link = link
+        # Paused between executions (Session); thawed before the next one.
+        self.frozen = False
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         try:
@@ -195,9 +199,52 @@ class Sandbox:
         except DockerException:  # still running, or gone: no verdict
             return False
 
+    def freeze(self) -> None:
+        """Stops every process of the sandbox where it stands (Docker's pause, the cgroup
+        freezer) until ``thaw``: between executions nothing runs, background loops and
+        threads included, since only executions are charged. A freeze that fails is
+        logged; the session goes on."""
+        if self.frozen or self.channel.closed:
+            return
+        try:
+            _pause_call(docker_client().api.pause, self.name, "already paused")
+            self.frozen = True
+        except NotFound:
+            pass  # gone: the next use finds its channel closed
+        except (DockerException, RequestException):
+            logger.exception("Could not freeze sandbox %s between executions.", self.name)
+
+    def thaw(self) -> None:
+        if not self.frozen:
+            return
+        try:
+            _pause_call(docker_client().api.unpause, self.name, "is not paused")
+        except NotFound:
+            pass
+        except (DockerException, RequestException):
+            logger.exception("Could not thaw sandbox %s.", self.name)
+        self.frozen = False
+
     def destroy(self) -> None:
         self.channel.close()
+        # A frozen gVisor sandbox takes Docker's 10 s kill timeout to remove; thawed, none.
+        self.thaw()
         remove_sandbox(self.name, network=self.link is not None)
+
+
+def _pause_call(call, name: str, stale: str) -> None:
+    """Docker records a pause or unpause when the runtime's event arrives, a moment after
+    answering: a call made before that is refused as already done ("already paused", "is
+    not paused") though it is not. Asked again until the record has caught up."""
+    deadline = time.monotonic() + PAUSE_RECORD_SECONDS
+    while True:
+        try:
+            call(name)
+            return
+        except APIError as exc:
+            if stale not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _volume_options(limits: Limits) -> dict:
