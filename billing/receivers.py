@@ -6,6 +6,8 @@ whoever asks (billing.services.session_charge)."""
 
 import logging
 
+from billing.metering import ADD_CREDITS
+from billing.selectors import balance_of_key
 from billing.services import session_account_bind, session_charge, sessions_unbilled_charge
 
 logger = logging.getLogger(__name__)
@@ -26,6 +28,22 @@ def session_closed_charge(*, session, **_) -> None:
         session_charge(session_id=session.pk)
     except Exception:
         logger.exception("Session %s could not be charged at its close.", session.pk)
+
+
+def pixelml_checked_balance(*, key, **_) -> tuple[str, bool]:
+    """The balance, told with a PixelML connection's Test; a warning when it is empty."""
+    balance = balance_of_key(key=key)
+    if balance <= 0:
+        return (
+            f"But its account has no credits ({_credits(balance)}): code will not run until "
+            f"some are granted. {ADD_CREDITS}",
+            True,
+        )
+    return f"Balance: {_credits(balance)} credits.", False
+
+
+def _credits(value) -> str:
+    return f"{value.normalize():f}"
 
 
 def reaped_charge(**_) -> None:

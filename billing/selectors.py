@@ -37,6 +37,12 @@ def account_of_workspace(*, workspace: Workspace) -> CreditAccount | None:
     return CreditAccount.objects.filter(key_id=connection.pixelml_key_id).first()
 
 
+def balance_of_key(*, key) -> Decimal:
+    """Credits left on a PixelML key's account (0 before it has one)."""
+    account = CreditAccount.objects.filter(key=key).first()
+    return account.balance if account is not None else Decimal("0")
+
+
 def workspace_balance(*, workspace: Workspace) -> Decimal | None:
     """Credits left on the workspace's account; None when it has no active PixelML key."""
     if active_pixelml_connection(workspace=workspace) is None:

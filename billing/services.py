@@ -25,6 +25,7 @@ from billing.models import (
 )
 from connections.models import PixelMLKey
 from connections.selectors import active_pixelml_connection, pixelml_connection
+from connections.services import pixelml_key_issue
 from sandbox.models import SandboxSession
 from workspaces.models import User, Workspace
 
@@ -66,7 +67,27 @@ def _entry_add(account: CreditAccount, **fields) -> LedgerEntry:
     return entry
 
 
-# --- Grants -----------------------------------------------------------------------------
+# --- Keys and grants ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def pixelml_key_issue_funded(
+    *, name: str, credits: Decimal | None = None, created_by: User | None = None
+) -> tuple[PixelMLKey, str]:
+    """Issues a PixelML key with its credit account, listed from now on, and grants it
+    ``credits`` to start with, so that the first run does not fail for want of them.
+    Returns the key and its plaintext, which exists only in this return."""
+    key, plaintext = pixelml_key_issue(name=name, created_by=created_by)
+    _account_locked(key)
+    if credits:
+        account_grant(
+            key=key,
+            amount=credits,
+            reason="Starting credits, granted with the key",
+            granted_by=created_by,
+            idempotency_key=f"grant:start:{key.pk}",
+        )
+    return key, plaintext
 
 
 def _checked_amount(amount, kind: str) -> Decimal:

@@ -274,7 +274,12 @@ def _check(connection: Connection, secret: str) -> CheckResult:
         key = selectors.pixelml_key_find(key=secret)
         if key is None:
             return CheckResult(False, INVALID_PIXELML_KEY)
-        return CheckResult(True, f"The key is valid: code execution is billed to {key.name}.")
+        words, warning = [f"The key is valid: code execution is billed to {key.name}."], False
+        for _, answer in signals.pixelml_checked.send(sender=None, key=key):
+            if answer:
+                words.append(answer[0])
+                warning = warning or answer[1]
+        return CheckResult(True, " ".join(words), warning=warning)
     return providers.check_provider(
         kind=connection.kind,
         secret=secret,

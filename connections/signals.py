@@ -7,11 +7,16 @@ code execution by it) and ``why`` (plain words for the people whose work stops).
 agents stop those workspaces' running turns; the sandbox sessions' meters (billing)
 stop their code at their next check. What ran is charged to the account each session
 was bound to as it opened, whatever became of the connection.
+
+``pixelml_checked`` is sent when a PixelML connection's Test finds its key valid, with
+``key``. A receiver answers ``(words, warning)``: words added to the result (billing
+tells the balance) and whether they are a warning (no credits left), or None.
 """
 
 from django.dispatch import Signal
 
 pixelml_withdrawn = Signal()
+pixelml_checked = Signal()
 
 KEY_REVOKED = (
     "This workspace's PixelML key was revoked, which switches code execution off at once: "
