@@ -5,8 +5,10 @@ The volume (not a plain --tmpfs) is what lets files move through the Docker arch
 while the root file system stays read-only, under runc and gVisor alike.
 """
 
+import contextlib
 import logging
 import os
+import queue
 import socket
 import time
 import uuid
@@ -15,7 +17,7 @@ from functools import cache
 
 import docker
 from django.conf import settings
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import LogConfig, Mount, Ulimit
 from requests.exceptions import RequestException
 
@@ -45,8 +47,12 @@ ENVIRONMENT = {
     "TURNBOX_WORKDIR": WORKDIR,
 }
 READY_TIMEOUT_SECONDS = 60
-# How long Docker may take to record a pause or unpause it has already made.
-PAUSE_RECORD_SECONDS = 2
+# How long a bridge may take to confirm a freeze: it lets a kernel restart finish first.
+FREEZE_SECONDS = 15
+# Not frozen: under gVisor, stopping and continuing the processes (or Docker's pause)
+# now and then ends a sandbox whose tmpfs is full (docs/sandbox.md, Frozen between
+# executions).
+UNFROZEN_RUNTIMES = {"runsc"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -200,51 +206,39 @@ class Sandbox:
             return False
 
     def freeze(self) -> None:
-        """Stops every process of the sandbox where it stands (Docker's pause, the cgroup
-        freezer) until ``thaw``: between executions nothing runs, background loops and
-        threads included, since only executions are charged. A freeze that fails is
-        logged; the session goes on."""
-        if self.frozen or self.channel.closed:
+        """Stops every process of the sandbox but the bridge (it sends them SIGSTOP) until
+        ``thaw``: between executions nothing runs, background loops and threads included,
+        since only executions are charged. A bridge that does not confirm in time has
+        been tampered with (its code shares its user) or is stuck: the sandbox goes, and
+        with it whatever it was running (docs/sandbox.md)."""
+        if self.frozen or self.channel.closed or self.spec.runtime in UNFROZEN_RUNTIMES:
             return
+        request_id = uuid.uuid4().hex
+        events = self.channel.listen(request_id)
         try:
-            _pause_call(docker_client().api.pause, self.name, "already paused")
-            self.frozen = True
-        except NotFound:
-            pass  # gone: the next use finds its channel closed
-        except (DockerException, RequestException):
-            logger.exception("Could not freeze sandbox %s between executions.", self.name)
+            self.channel.send({"op": "freeze", "id": request_id})
+            answer = events.get(timeout=FREEZE_SECONDS)
+        except (ChannelClosed, queue.Empty):
+            answer = None
+        finally:
+            self.channel.unlisten(request_id)
+        if answer is None or answer.get("type") != "frozen":
+            logger.warning("Sandbox %s did not freeze between executions: removed.", self.name)
+            self.destroy()
+            return
+        self.frozen = True
 
     def thaw(self) -> None:
-        if not self.frozen:
-            return
-        try:
-            _pause_call(docker_client().api.unpause, self.name, "is not paused")
-        except NotFound:
-            pass
-        except (DockerException, RequestException):
-            logger.exception("Could not thaw sandbox %s.", self.name)
+        """Lets the stopped processes go on; the next request follows on the same stream,
+        so the bridge has sent SIGCONT before it starts it."""
+        if self.frozen and not self.channel.closed:
+            with contextlib.suppress(ChannelClosed):
+                self.channel.send({"op": "thaw"})
         self.frozen = False
 
     def destroy(self) -> None:
         self.channel.close()
-        # A frozen gVisor sandbox takes Docker's 10 s kill timeout to remove; thawed, none.
-        self.thaw()
         remove_sandbox(self.name, network=self.link is not None)
-
-
-def _pause_call(call, name: str, stale: str) -> None:
-    """Docker records a pause or unpause when the runtime's event arrives, a moment after
-    answering: a call made before that is refused as already done ("already paused", "is
-    not paused") though it is not. Asked again until the record has caught up."""
-    deadline = time.monotonic() + PAUSE_RECORD_SECONDS
-    while True:
-        try:
-            call(name)
-            return
-        except APIError as exc:
-            if stale not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
 
 
 def _volume_options(limits: Limits) -> dict:

@@ -5,13 +5,13 @@
             ...  # stdout, stderr, display, result, error, then one status
 
 Python state and the files in /workspace last as long as the session; a new session
-never sees anything of an old one. Between executions the sandbox is frozen (Docker's
-pause): what an execution left running, a background loop or a thread, waits for the
-next one, since only executions are charged. The container goes away when the session closes,
-whatever ends it. Every execution is recorded with its duration as the host measured
-it, which is what billing charges. The engine knows nothing of credits: a caller that
-meters hands in a meter (sandbox.allowance), and every open and close is announced
-(sandbox.signals).
+never sees anything of an old one. Between executions the sandbox is frozen (its
+processes stopped; not under gVisor): what an execution left running, a background
+loop or a thread, waits for the next one, since only executions are charged. The
+container goes away when the session closes, whatever ends it. Every execution is
+recorded with its duration as the host measured it, which is what billing charges. The
+engine knows nothing of credits: a caller that meters hands in a meter
+(sandbox.allowance), and every open and close is announced (sandbox.signals).
 """
 
 import contextlib
@@ -166,6 +166,7 @@ class Session:
             self.close()
 
     def _run(self, sandbox: Sandbox, execution: Execution, outcome: Outcome, code: str):
+        sandbox.thaw()  # frozen since the last execution ended, before any clock starts
         if outcome.kind == Execution.Kind.PYTHON:
             self._await_kernel(sandbox)
         request_id = uuid.uuid4().hex
@@ -267,15 +268,13 @@ class Session:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Holds the session for one piece of work outside an execution (a file transfer,
-        a look at its files); the sandbox is thawed for it and frozen again after."""
+        """Holds the session for one piece of work outside an execution (a file transfer);
+        the sandbox's processes stay frozen: Docker's archive API needs none of them."""
         self._claim()
         try:
             yield
         finally:
             self._busy = False
-            if self._sandbox is not None:
-                self._sandbox.freeze()
 
     def _await_kernel(self, sandbox: Sandbox) -> None:
         if sandbox.channel.restarts >= self._restarts_due:
@@ -299,7 +298,6 @@ class Session:
             self._sandbox = self._take_sandbox()
             self._restarts_due = 0
             services.sandbox_session_attach(session=self.record, container_name=self._sandbox.name)
-        self._sandbox.thaw()  # frozen since its last use
         return self._sandbox
 
     def _take_sandbox(self) -> Sandbox:

@@ -39,7 +39,7 @@ async def _execute(session: AsyncSession, call: ToolCallRequest, source: str, ru
     finally:
         sandbox.active_ms += summary.status.get("duration_ms", 0)
     if not session.session.closed:  # closed when its credit ran out
-        summary.files = await files_changed(session.session)
+        summary.files = await files_changed(session.session.sandbox.container)
     if folder is not None:
         await _save_images(summary, folder, run)
     return await _finish(outcome, summary, call.name, run)
@@ -136,18 +136,16 @@ def drive_file_url(workspace, drive_file) -> str:
 # --- Files the code left -------------------------------------------------------------
 
 
-async def files_changed(session, marker: str = "/tmp/.turnbox-mark") -> list[str]:  # noqa: S108
+async def files_changed(container, marker: str = "/tmp/.turnbox-mark") -> list[str]:  # noqa: S108
     """Files under /workspace changed since the last call (docker exec: not an
-    execution, so not billed; the sandbox is thawed for it alone, then frozen again)."""
+    execution, so not billed)."""
     script = (
         f"if [ -e {marker} ]; then find /workspace -type f -newer {marker}; "
         "else find /workspace -type f; fi; touch " + marker
     )
 
     def run() -> list[str]:
-        with session.exclusive():
-            container = session.sandbox.container
-            result = container.exec_run(["sh", "-c", script], user="1000:1000")
+        result = container.exec_run(["sh", "-c", script], user="1000:1000")
         lines = result.output.decode(errors="replace").splitlines() if result.output else []
         return sorted(lines)[:50]
 
