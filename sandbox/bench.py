@@ -154,8 +154,8 @@ def _round_trip(session: Session) -> float:
 
 def bridge_round_trip(session: Session) -> float:
     """1+1 sent straight over the sandbox's channel, as the session sends it: the round
-    trip without the session's bookkeeping (its two database writes, and the freeze
-    after it, which the session API's round trip includes)."""
+    trip without the session's bookkeeping (its two database writes), with the thaw
+    before it and the freeze after it, as in a session."""
     sandbox = session.sandbox
     channel = sandbox.channel
     request_id = uuid.uuid4().hex
