@@ -116,8 +116,8 @@ class TurnSandbox:
     def _credit_gate(self) -> None:
         conversation = self.turn.conversation
         session_gate(workspace=conversation.workspace, agent_id=conversation.agent_id)
-        if self._session is not None and self._session.session.out_of_credit:
-            raise OutOfCredit(self._session.session.out_of_credit)
+        if self._session is not None and (why := self._session.session.out_of_credit):
+            raise OutOfCredit(why[:1].upper() + why[1:])
 
     async def _budget_alerts(self, emit: Emit, log) -> None:
         """The 80 % alert of a monthly budget, once a month, where it happened."""

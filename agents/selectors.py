@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from agents.models import Agent, Conversation, NetworkMode, ToolCall, Turn
+from billing.selectors import balance_of_key
 from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection, connections_of_workspace
 from sandbox.network import Mode, NetworkPolicy, effective_policy, parse_rules
@@ -116,7 +117,17 @@ def _code_execution_item(agent: Agent) -> ChecklistItem:
     label = "Code execution on and paid for"
     pixelml = active_pixelml_connection(workspace=agent.workspace)
     if agent.code_execution and pixelml is not None:
-        detail = f"On, paid by the PixelML account “{pixelml.pixelml_key.name}”."
+        account = f"the PixelML account “{pixelml.pixelml_key.name}”"
+        balance = balance_of_key(key=pixelml.pixelml_key)
+        if balance <= 0:
+            detail = (
+                f"On, but {account} has no credits ({balance.normalize():f}): code will not "
+                "run until some are granted. A workspace admin or the platform operator can "
+                "add credits."
+            )
+            url = reverse("billing:settings", kwargs={"ws": agent.workspace.slug})
+            return ChecklistItem("code_execution", label, False, detail, url)
+        detail = f"On, paid by {account}: {balance.normalize():f} credits left."
         return ChecklistItem("code_execution", label, True, detail, url)
     if pixelml is None:
         url = reverse("connections:list", kwargs={"ws": agent.workspace.slug})

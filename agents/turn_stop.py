@@ -18,9 +18,12 @@ STOP_POLL_SECONDS = 0.5
 ACCESS_LOST = services.ACCESS_LOST
 
 
-def stop_reason(turn: Turn) -> str:
-    turn.refresh_from_db(fields=["stop_requested"])
-    return turn.stop_requested or Turn.Status.CANCELLED
+def stop_reason(turn: Turn) -> tuple[str, str]:
+    """The ending a stop request asked for: its status, and its words when it is an
+    error (a PixelML connection withdrawn: agents.receivers)."""
+    turn.refresh_from_db(fields=["stop_requested", "error_message"])
+    status = turn.stop_requested or Turn.Status.CANCELLED
+    return status, turn.error_message if status == Turn.Status.ERROR else ""
 
 
 _wakeups: dict = {}

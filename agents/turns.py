@@ -188,7 +188,7 @@ async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
             return Turn.Status.INTERRUPTED, SHUTDOWN
         if ctx.ending:
             return ctx.ending
-        return await db(stop_reason)(ctx.turn), ""
+        return await db(stop_reason)(ctx.turn)
     except ProviderError as error:
         return Turn.Status.ERROR, str(error)
     except Exception as error:

@@ -1,4 +1,5 @@
-"""The operator console's view of credits: accounts and their ledger, read-only, and a
+"""The operator console's view of credits: keys issued with their account and starting
+credits, accounts (listed from their key's issue) and their ledger, read-only, and a
 grant form. Entries are never changed or deleted, here or anywhere."""
 
 from django import forms
@@ -14,6 +15,7 @@ from django.utils.html import format_html
 from billing import selectors, services
 from billing.forms import GrantForm
 from billing.models import CreditAccount, LedgerEntry
+from connections.admin import PixelMLKeyAdmin
 from connections.models import PixelMLKey
 
 CONSOLE_GRANT_PERMISSION = "billing.add_ledgerentry"
@@ -23,7 +25,7 @@ class OperatorGrantForm(GrantForm):
     key = forms.ModelChoiceField(
         label="PixelML key (account)",
         queryset=PixelMLKey.objects.order_by("name"),
-        help_text="The account is made with the key's first entry.",
+        help_text="Every issued key has its account.",
     )
     field_order = ["key", "kind", "amount", "reason"]
 
@@ -39,6 +41,43 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class PixelMLKeyIssueForm(forms.ModelForm):
+    credits = forms.DecimalField(
+        label="Starting credits",
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=3,
+        help_text="Granted to the key's account as it is issued, so it runs code at once.",
+    )
+
+    class Meta:
+        model = PixelMLKey
+        fields = ["name"]
+
+
+# The connections console issues keys; here they are issued with their credit account.
+admin.site.unregister(PixelMLKey)
+
+
+@admin.register(PixelMLKey)
+class FundedPixelMLKeyAdmin(PixelMLKeyAdmin):
+    def get_form(self, request: HttpRequest, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = PixelMLKeyIssueForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: PixelMLKey | None = None) -> list[str]:
+        return ["name", "credits"] if obj is None else super().get_fields(request, obj)
+
+    def issue(self, request: HttpRequest, form) -> tuple[PixelMLKey, str]:
+        return services.pixelml_key_issue_funded(
+            name=form.cleaned_data["name"],
+            credits=form.cleaned_data.get("credits"),
+            created_by=request.user,
+        )
 
 
 @admin.register(CreditAccount)

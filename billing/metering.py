@@ -15,25 +15,38 @@ itself is stopped once its active seconds reach the allowance; the part-second i
 running then is charged rounded up, and the charge's floor (billing.services) keeps the
 balance at minus one second's worth at most.
 
-A workspace without a PixelML connection has no account and is not metered here: the
-agents refuse to run code for it before any session opens.
+A session is charged to the account bound to it as it opened (billing.services); a
+workspace without an active PixelML connection has no allowance at all, and an open
+session stops at its next check once its connection is deleted or its key revoked.
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
 from billing import selectors
-from billing.models import AgentBudget, BillingSettings, CreditAccount
+from billing.models import AgentBudget, BillingSettings, CreditAccount, SessionAccount
 from billing.services import budget_alerts_check
-from connections.selectors import pixelml_connection
+from connections.selectors import active_pixelml_connection
 from sandbox.containers import SandboxUnavailable
 from sandbox.models import Execution, SandboxSession
 from workspaces.models import Workspace
 
-UNMETERED = Decimal("Infinity")
 ADD_CREDITS = "A workspace admin or the platform operator can add credits."
+NO_PIXELML = (
+    "Code execution is not available: this workspace has no active PixelML connection. "
+    "A workspace admin adds one under Connections."
+)
+KEY_REVOKED = (
+    "This workspace's PixelML key was revoked, which switches code execution off at once. "
+    "A workspace admin adds a valid key under Connections."
+)
+CONNECTION_GONE = (
+    "This workspace's PixelML connection was deleted, which switches code execution off "
+    "at once. A workspace admin adds one under Connections."
+)
 
 
 class OutOfCredit(SandboxUnavailable):
@@ -58,14 +71,14 @@ class Allowance:
 
 def allowance(*, workspace: Workspace, agent_id: int | None = None, session_id=None) -> Allowance:
     """What a session of the workspace (and agent) may still spend, leaving out the
-    session's own usage (``session_id``), which the caller counts."""
+    session's own usage (``session_id``), which the caller counts. Nothing without an
+    active PixelML connection, nor for an open session whose connection went away."""
     rate = selectors.billing_settings_of(workspace=workspace).credits_per_second
-    connection = pixelml_connection(workspace=workspace)
-    if connection is None or connection.pixelml_key_id is None:
-        # No account to meter: agents refuse code without PixelML before any session.
-        return Allowance(UNMETERED, rate, "")
-    others = _others_usage(connection.pixelml_key_id, session_id)
-    account = CreditAccount.objects.filter(key_id=connection.pixelml_key_id).first()
+    key_id, withdrawn = _paying_key(workspace, session_id)
+    if withdrawn:
+        return Allowance(Decimal("0"), rate, withdrawn)
+    others = _others_usage(key_id, session_id)
+    account = CreditAccount.objects.filter(key_id=key_id).first()
     balance = account.balance if account else Decimal("0")
     limits = [
         (
@@ -76,6 +89,23 @@ def allowance(*, workspace: Workspace, agent_id: int | None = None, session_id=N
     limits += _budget_limits(workspace, agent_id, others)
     credits, why = min(limits, key=lambda limit: limit[0])
     return Allowance(credits, rate, why)
+
+
+def _paying_key(workspace: Workspace, session_id) -> tuple[int | None, str]:
+    """(the key that pays, "") or (None, why no code may run): the key bound to the open
+    session ``session_id`` as it opened, while the workspace still has an active PixelML
+    connection and that key is not revoked; for a new session, the active key."""
+    connection = active_pixelml_connection(workspace=workspace)
+    bound = (
+        SessionAccount.objects.filter(session_id=session_id)
+        .values_list("account__key_id", "account__key__revoked_at")
+        .first()
+    )
+    if bound is not None and bound[1] is not None:
+        return None, KEY_REVOKED
+    if connection is None:
+        return None, CONNECTION_GONE if bound is not None else NO_PIXELML
+    return (bound[0] if bound is not None else connection.pixelml_key_id), ""
 
 
 def _budget_limits(workspace: Workspace, agent_id: int | None, others) -> list:
@@ -107,10 +137,13 @@ def _budget_limits(workspace: Workspace, agent_id: int | None, others) -> list:
 
 def _others_usage(key_id: int, session_id) -> list[tuple[int, int | None, Decimal]]:
     """(workspace id, agent id, credits so far) of the key's other open sessions."""
-    sessions = SandboxSession.objects.filter(
-        status=SandboxSession.Status.OPEN,
-        workspace__connections__pixelml_key_id=key_id,
-    ).exclude(pk=session_id)
+    # Opened before bindings existed: the workspace's key is taken to pay.
+    unbound = Q(billing_account__isnull=True, workspace__connections__pixelml_key_id=key_id)
+    sessions = (
+        SandboxSession.objects.filter(status=SandboxSession.Status.OPEN)
+        .filter(Q(billing_account__account__key_id=key_id) | unbound)
+        .exclude(pk=session_id)
+    )
     ids = dict(sessions.values_list("pk", "workspace_id"))
     if not ids:
         return []
@@ -150,14 +183,17 @@ class Meter:
 
     def stop_reason(self, *, session_id, running_ms: int) -> str:
         """Why the session must stop, once its finished executions plus ``running_ms``
-        of the current one have reached its allowance; "" until then."""
+        of the current one have reached its allowance, or its PixelML connection went
+        away; "" until then. Said after "Stopped: "."""
         found = allowance(workspace=self.workspace, agent_id=self.agent_id, session_id=session_id)
         finished = Execution.objects.filter(
             session_id=session_id, duration_ms__isnull=False
         ).values_list("duration_ms", flat=True)
+        if found.why in (KEY_REVOKED, CONNECTION_GONE):
+            return found.why[:1].lower() + found.why[1:]  # said after "Stopped: "
         if (sum(finished) + running_ms) / 1000 < found.seconds():
             return ""
-        return found.why
+        return f"the credit ran out. {found.why}"
 
 
 def gated_meter(*, workspace: Workspace, agent_id: int | None = None) -> Meter:

@@ -39,6 +39,21 @@ class CreditAccount(models.Model):
         return f"credits of {self.key}"
 
 
+class SessionAccount(models.Model):
+    """The account a sandbox session is charged to, bound as the session opens: what
+    happens to the workspace's connection afterwards changes nothing about who pays."""
+
+    session = models.OneToOneField(
+        "sandbox.SandboxSession", on_delete=models.CASCADE, primary_key=True,
+        related_name="billing_account",
+    )  # fmt: skip
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="sessions")
+    bound_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.session} charged to {self.account}"
+
+
 class LedgerEntry(models.Model):
     class Kind(models.TextChoices):
         GRANT = "grant", "Grant"

@@ -13,7 +13,13 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.models import AgentBudget, BillingSettings, CreditAccount, LedgerEntry
+from billing.models import (
+    AgentBudget,
+    BillingSettings,
+    CreditAccount,
+    LedgerEntry,
+    SessionAccount,
+)
 from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection
 from sandbox.models import Execution, SandboxSession
@@ -29,6 +35,12 @@ def account_of_workspace(*, workspace: Workspace) -> CreditAccount | None:
     if connection is None:
         return None
     return CreditAccount.objects.filter(key_id=connection.pixelml_key_id).first()
+
+
+def balance_of_key(*, key) -> Decimal:
+    """Credits left on a PixelML key's account (0 before it has one)."""
+    account = CreditAccount.objects.filter(key=key).first()
+    return account.balance if account is not None else Decimal("0")
 
 
 def workspace_balance(*, workspace: Workspace) -> Decimal | None:
@@ -91,16 +103,19 @@ def session_turn(*, session: SandboxSession):
 
 
 def sessions_unbilled() -> QuerySet[SandboxSession]:
-    """Closed sessions of a workspace with a PixelML key that used time and have no usage
-    entry yet."""
+    """Closed sessions of a workspace that used time, have an account (bound as they
+    opened, whatever became of the connection since; or, opened before bindings, the
+    workspace's PixelML key) and no usage entry yet."""
     used = Execution.objects.filter(session=OuterRef("pk"), duration_ms__gt=0)
     billed = LedgerEntry.objects.filter(session=OuterRef("pk"), kind=LedgerEntry.Kind.USAGE)
+    bound = SessionAccount.objects.filter(session=OuterRef("pk"))
     keyed = Connection.objects.filter(
         workspace=OuterRef("workspace"), kind=Kind.PIXELML, pixelml_key__isnull=False
     )
     return (
         SandboxSession.objects.filter(status=SandboxSession.Status.CLOSED, workspace__isnull=False)
-        .filter(Exists(used), Exists(keyed))
+        .filter(Exists(used))
+        .filter(Exists(bound) | Exists(keyed))
         .exclude(Exists(billed))
         .order_by("closed_at")
     )

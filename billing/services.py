@@ -16,9 +16,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from billing import selectors
-from billing.models import AgentBudget, BillingSettings, CreditAccount, LedgerEntry
+from billing.models import (
+    AgentBudget,
+    BillingSettings,
+    CreditAccount,
+    LedgerEntry,
+    SessionAccount,
+)
 from connections.models import PixelMLKey
 from connections.selectors import active_pixelml_connection, pixelml_connection
+from connections.services import pixelml_key_issue
 from sandbox.models import SandboxSession
 from workspaces.models import User, Workspace
 
@@ -60,7 +67,27 @@ def _entry_add(account: CreditAccount, **fields) -> LedgerEntry:
     return entry
 
 
-# --- Grants -----------------------------------------------------------------------------
+# --- Keys and grants ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def pixelml_key_issue_funded(
+    *, name: str, credits: Decimal | None = None, created_by: User | None = None
+) -> tuple[PixelMLKey, str]:
+    """Issues a PixelML key with its credit account, listed from now on, and grants it
+    ``credits`` to start with, so that the first run does not fail for want of them.
+    Returns the key and its plaintext, which exists only in this return."""
+    key, plaintext = pixelml_key_issue(name=name, created_by=created_by)
+    _account_locked(key)
+    if credits:
+        account_grant(
+            key=key,
+            amount=credits,
+            reason="Starting credits, granted with the key",
+            granted_by=created_by,
+            idempotency_key=f"grant:start:{key.pk}",
+        )
+    return key, plaintext
 
 
 def _checked_amount(amount, kind: str) -> Decimal:
@@ -143,23 +170,50 @@ def account_grant(
 # --- Usage ------------------------------------------------------------------------------
 
 
+def session_account_bind(*, session: SandboxSession) -> SessionAccount | None:
+    """Binds a workspace's opening session to the account of the workspace's active
+    PixelML key, which pays for it whatever happens to the connection later. None for
+    a session without a workspace or a workspace without an active key (metered
+    callers refuse those before opening: billing.metering)."""
+    if session.workspace_id is None:
+        return None
+    connection = active_pixelml_connection(workspace=session.workspace)
+    if connection is None:
+        return None
+    with transaction.atomic():
+        account = _account_locked(connection.pixelml_key)
+        binding, _ = SessionAccount.objects.get_or_create(
+            session=session, defaults={"account": account}
+        )
+    return binding
+
+
+def _paying_key(session: SandboxSession) -> PixelMLKey | None:
+    """The key bound to the session as it opened; for a session opened before bindings
+    existed, the workspace's PixelML key now."""
+    binding = SessionAccount.objects.filter(session=session).select_related("account__key")
+    if (found := binding.first()) is not None:
+        return found.account.key
+    connection = pixelml_connection(workspace=session.workspace)
+    return connection.pixelml_key if connection is not None else None
+
+
 def session_charge(*, session_id) -> LedgerEntry | None:
-    """Charges an ended session of a workspace once; a second call returns the first
-    entry. None when there is nothing to charge: no workspace (operator runs), still
-    open, no active time (no entry for 0 ms), or no PixelML connection left to charge."""
+    """Charges an ended session of a workspace once, to the account bound as it opened;
+    a second call returns the first entry. None when there is nothing to charge: no
+    workspace (operator runs), still open, no active time (no entry for 0 ms), or no
+    account (an unbound session whose workspace has no PixelML key)."""
     session = SandboxSession.objects.select_related("workspace", "started_by").get(pk=session_id)
     if session.workspace is None or session.status != SandboxSession.Status.CLOSED:
         return None
     active_ms = selectors.session_active_ms(session=session)
     if active_ms <= 0:
         return None
-    connection = pixelml_connection(workspace=session.workspace)
-    if connection is None or connection.pixelml_key is None:
-        logger.warning(
-            "Session %s cannot be charged: its workspace has no PixelML key.", session.pk
-        )
+    key = _paying_key(session)
+    if key is None:
+        logger.warning("Session %s cannot be charged: it has no account.", session.pk)
         return None
-    entry = _usage_write(session, connection.pixelml_key, active_ms)
+    entry = _usage_write(session, key, active_ms)
     budget_alerts_check(workspace=session.workspace, agent_id=entry.agent_id)
     return entry
 

@@ -34,7 +34,7 @@ class PixelMLKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        issued, plaintext = services.pixelml_key_issue(name=obj.name, created_by=request.user)
+        issued, plaintext = self.issue(request, form)
         # The admin goes on with ``obj`` (log entry, redirect): make it the issued row.
         for field in PixelMLKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(issued, field.attname))
@@ -45,6 +45,10 @@ class PixelMLKeyAdmin(admin.ModelAdmin):
             "workspace admin. It is not stored and will not be shown again.",
             extra_tags="issued-key",  # static/js/console.js gives it a Copy button
         )
+
+    def issue(self, request: HttpRequest, form) -> tuple[PixelMLKey, str]:
+        """The key and its plaintext (billing's console issues it with credits)."""
+        return services.pixelml_key_issue(name=form.cleaned_data["name"], created_by=request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj: PixelMLKey | None = None) -> bool:
         # Keys name the account that pays: revoke them, keep the record.

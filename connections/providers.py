@@ -27,6 +27,8 @@ _CONNECTION_ERRORS = (openai.APIConnectionError, anthropic.APIConnectionError)
 class CheckResult:
     ok: bool
     message: str
+    # It works, with a caveat the person should act on (a PixelML key without credits).
+    warning: bool = False
 
 
 @dataclass(frozen=True)

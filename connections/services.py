@@ -6,11 +6,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from connections import base_urls, crypto, providers, selectors
+from connections import base_urls, crypto, providers, selectors, signals
 from connections.masking import mask_secret
 from connections.models import DEFAULT_BASE_URLS, Connection, Kind, PixelMLKey
 from connections.providers import CheckResult
-from connections.signals import pixelml_deleting
 from workspaces.models import User, Workspace
 
 PIXELML_KEY_PREFIX = "pxm_"
@@ -41,8 +40,16 @@ def pixelml_key_issue(*, name: str, created_by: User | None = None) -> tuple[Pix
 
 @transaction.atomic
 def pixelml_key_revoke(*, key: PixelMLKey) -> PixelMLKey:
+    """Revokes a key; the workspaces using it stop their turns and code at once."""
     # Filtered update keeps the first revocation time when two operators revoke at once.
-    PixelMLKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    unrevoked = PixelMLKey.objects.filter(pk=key.pk, revoked_at__isnull=True)
+    if unrevoked.update(revoked_at=timezone.now()):
+        workspace_ids = list(key.connections.values_list("workspace_id", flat=True))
+        transaction.on_commit(
+            lambda: signals.pixelml_withdrawn_announce(
+                workspace_ids=workspace_ids, why=signals.KEY_REVOKED
+            )
+        )
     key.refresh_from_db(fields=["revoked_at"])
     return key
 
@@ -236,12 +243,16 @@ def _pixelml_edit_errors(secret: str, base_url: str, default_model: str) -> dict
 
 @transaction.atomic
 def connection_delete(*, connection: Connection) -> None:
-    """A PixelML connection stays while an app that uses it objects (connections.signals):
-    the workspace's running sandboxes are metered against its key and charged to it."""
+    """Deleting a PixelML connection stops the workspace's turns and code at once
+    (connections.signals); what they ran is charged to the account bound to each
+    session as it opened."""
     if connection.is_pixelml:
-        answers = pixelml_deleting.send(sender=Connection, connection=connection)
-        if refusals := [answer for _, answer in answers if answer]:
-            raise ValidationError(refusals)
+        workspace_ids = [connection.workspace_id]
+        transaction.on_commit(
+            lambda: signals.pixelml_withdrawn_announce(
+                workspace_ids=workspace_ids, why=signals.CONNECTION_DELETED
+            )
+        )
     connection.delete()
 
 
@@ -263,7 +274,12 @@ def _check(connection: Connection, secret: str) -> CheckResult:
         key = selectors.pixelml_key_find(key=secret)
         if key is None:
             return CheckResult(False, INVALID_PIXELML_KEY)
-        return CheckResult(True, f"The key is valid: code execution is billed to {key.name}.")
+        words, warning = [f"The key is valid: code execution is billed to {key.name}."], False
+        for _, answer in signals.pixelml_checked.send(sender=None, key=key):
+            if answer:
+                words.append(answer[0])
+                warning = warning or answer[1]
+        return CheckResult(True, " ".join(words), warning=warning)
     return providers.check_provider(
         kind=connection.kind,
         secret=secret,

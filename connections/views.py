@@ -77,7 +77,8 @@ def connection_test(request: HttpRequest, pk: int) -> HttpResponse:
     connection = selectors.connection_get(workspace=request.workspace, pk=pk)
     result = services.connection_check(connection=connection)
     if result.ok:
-        messages.success(request, f"“{connection.name}” works. {result.message}")
+        say = messages.warning if result.warning else messages.success
+        say(request, f"“{connection.name}” works. {result.message}")
     else:
         messages.error(request, f"“{connection.name}” failed the test. {result.message}")
     return redirect("connections:list", ws=request.workspace.slug)

@@ -17,8 +17,8 @@ CHECK_SECONDS = 0.25
 class Meter(Protocol):
     def stop_reason(self, *, session_id: uuid.UUID, running_ms: int) -> str:
         """ "" while the session may go on; else why it must stop, in words for the
-        person. ``running_ms`` is the execution running now; the finished ones are in
-        the session's records."""
+        person that follow "Stopped: " ("the credit ran out. ..."). ``running_ms`` is
+        the execution running now; the finished ones are in the session's records."""
         ...
 
 

@@ -176,12 +176,15 @@ def _round_trip(session: Session) -> float:
 
 def bridge_round_trip(session: Session) -> float:
     """1+1 sent straight over the sandbox's channel, as the session sends it: the round
-    trip without the session's bookkeeping (its two database writes)."""
-    channel = session.sandbox.channel
+    trip without the session's bookkeeping (its two database writes), with the thaw
+    before it and the freeze after it, as in a session."""
+    sandbox = session.sandbox
+    channel = sandbox.channel
     request_id = uuid.uuid4().hex
     events = channel.listen(request_id)
     started = time.monotonic()
     try:
+        sandbox.thaw()  # frozen since the session's last execution
         channel.send({"op": "python", "id": request_id, "code": "1+1", "max_output": 4096})
         event = {}
         while event.get("type") not in ("status", "closed"):
@@ -190,6 +193,7 @@ def bridge_round_trip(session: Session) -> float:
         raise BenchError(f"1+1 got no answer within {BRIDGE_WAIT_SECONDS} s.") from None
     finally:
         channel.unlisten(request_id)
+        sandbox.freeze()
     if event.get("status") != "ok":
         raise BenchError(f"1+1 over the bridge ended with {event}.")
     return _since(started)

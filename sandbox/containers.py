@@ -5,8 +5,10 @@ The volume (not a plain --tmpfs) is what lets files move through the Docker arch
 while the root file system stays read-only, under runc and gVisor alike.
 """
 
+import contextlib
 import logging
 import os
+import queue
 import socket
 import time
 import uuid
@@ -48,6 +50,12 @@ ENVIRONMENT = {
 # time (pip's retries took about 9 s); curl and wget fail at once by themselves.
 NO_NETWORK_ENVIRONMENT = {"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"}
 READY_TIMEOUT_SECONDS = 60
+# How long a bridge may take to confirm a freeze: it lets a kernel restart finish first.
+FREEZE_SECONDS = 15
+# Not frozen: under gVisor, stopping and continuing the processes (or Docker's pause)
+# now and then ends a sandbox whose tmpfs is full (docs/sandbox.md, Frozen between
+# executions).
+UNFROZEN_RUNTIMES = {"runsc"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -215,6 +223,8 @@ class Sandbox:
         self.container = container
         self.channel = channel
         self.link = link
+        # Paused between executions (Session); thawed before the next one.
+        self.frozen = False
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         try:
@@ -236,6 +246,37 @@ class Sandbox:
             return bool(api.inspect_container(self.name)["State"].get("OOMKilled"))
         except DockerException:  # still running, or gone: no verdict
             return False
+
+    def freeze(self) -> None:
+        """Stops every process of the sandbox but the bridge (it sends them SIGSTOP) until
+        ``thaw``: between executions nothing runs, background loops and threads included,
+        since only executions are charged. A bridge that does not confirm in time has
+        been tampered with (its code shares its user) or is stuck: the sandbox goes, and
+        with it whatever it was running (docs/sandbox.md)."""
+        if self.frozen or self.channel.closed or self.spec.runtime in UNFROZEN_RUNTIMES:
+            return
+        request_id = uuid.uuid4().hex
+        events = self.channel.listen(request_id)
+        try:
+            self.channel.send({"op": "freeze", "id": request_id})
+            answer = events.get(timeout=FREEZE_SECONDS)
+        except (ChannelClosed, queue.Empty):
+            answer = None
+        finally:
+            self.channel.unlisten(request_id)
+        if answer is None or answer.get("type") != "frozen":
+            logger.warning("Sandbox %s did not freeze between executions: removed.", self.name)
+            self.destroy()
+            return
+        self.frozen = True
+
+    def thaw(self) -> None:
+        """Lets the stopped processes go on; the next request follows on the same stream,
+        so the bridge has sent SIGCONT before it starts it."""
+        if self.frozen and not self.channel.closed:
+            with contextlib.suppress(ChannelClosed):
+                self.channel.send({"op": "thaw"})
+        self.frozen = False
 
     def destroy(self) -> None:
         self.channel.close()

@@ -5,11 +5,13 @@
             ...  # stdout, stderr, display, result, error, then one status
 
 Python state and the files in /workspace last as long as the session; a new session
-never sees anything of an old one. The container goes away when the session closes,
-whatever ends it. Every execution is recorded with its duration as the host measured
-it, which is what billing charges. The engine knows nothing of credits: a caller that
-meters hands in a meter (sandbox.allowance), and every close is announced
-(sandbox.signals.session_closed).
+never sees anything of an old one. Between executions the sandbox is frozen (its
+processes stopped; not under gVisor): what an execution left running, a background
+loop or a thread, waits for the next one, since only executions are charged. The
+container goes away when the session closes, whatever ends it. Every execution is
+recorded with its duration as the host measured it, which is what billing charges. The
+engine knows nothing of credits: a caller that meters hands in a meter
+(sandbox.allowance), and every open and close is announced (sandbox.signals).
 """
 
 import contextlib
@@ -120,6 +122,7 @@ class Session:
         )
         session = cls(record=record, spec=spec, network=network, meter=meter)
         try:
+            signals.session_opened.send(sender=SandboxSession, session=record)
             session._ensure_sandbox()
         except BaseException:
             reason = SandboxSession.EndReason.START_FAILED
@@ -164,6 +167,7 @@ class Session:
             self.close()
 
     def _run(self, sandbox: Sandbox, execution: Execution, outcome: Outcome, code: str):
+        sandbox.thaw()  # frozen since the last execution ended, before any clock starts
         if outcome.kind == Execution.Kind.PYTHON:
             self._await_kernel(sandbox)
         request_id = uuid.uuid4().hex
@@ -185,7 +189,7 @@ class Session:
             if self._stopped:
                 outcome.stopped()
             if self.out_of_credit:
-                outcome.message = f"Stopped: the credit ran out. {self.out_of_credit}"
+                outcome.message = f"Stopped: {self.out_of_credit}"
         except ChannelClosed:
             self._lose_sandbox(outcome, "it ended unexpectedly")
             finished = True
@@ -203,6 +207,7 @@ class Session:
             blocked = self._network_blocked(sandbox, execution)
             outcome.network_blocked([attempt.message for attempt in blocked])
             services.execution_finish(execution=execution, **outcome.record_fields())
+            sandbox.freeze()  # its clock has stopped: so does everything it started
         for attempt in blocked:
             yield attempt.event()
         if notice := outcome.truncation_notice():
@@ -264,7 +269,8 @@ class Session:
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Holds the session for one piece of work outside an execution (a file transfer)."""
+        """Holds the session for one piece of work outside an execution (a file transfer);
+        the sandbox's processes stay frozen: Docker's archive API needs none of them."""
         self._claim()
         try:
             yield

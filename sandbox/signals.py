@@ -1,5 +1,8 @@
 """What the sandbox engine tells the apps above it, which it does not know.
 
+``session_opened`` is sent as a session's record is created, before its sandbox starts,
+with ``session``: billing binds the account that will pay for it then. A receiver that
+raises keeps the session from opening (it ends as "could not start").
 ``session_closed`` is sent once a session has closed, its record with it (``session``,
 a SandboxSession): billing charges it then. ``reaped`` is sent after every reap, with
 the removed sandboxes' ``names``: the sessions it closed were never announced one by
@@ -13,6 +16,7 @@ from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
 
+session_opened = Signal()
 session_closed = Signal()
 reaped = Signal()
 

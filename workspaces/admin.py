@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Permission
 
 from workspaces import services
 from workspaces.models import Invitation, Membership, User, Workspace
@@ -13,14 +14,23 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("full_name",)}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser")}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "user_permissions")}),
         # Tick after setting a password for someone: they must choose their own next.
         ("Password", {"fields": ("must_change_password",)}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-    filter_horizontal = ()
+    filter_horizontal = ("user_permissions",)
     list_filter = ["is_staff", "is_active"]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        """Only the product's own permissions (granting credits, say) are given here:
+        Django's add/change/delete/view ones are the console's, for superusers."""
+        if db_field.name == "user_permissions":
+            kwargs["queryset"] = Permission.objects.exclude(
+                codename__regex=r"^(add|change|delete|view)_"
+            ).select_related("content_type")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class MembershipInline(admin.TabularInline):

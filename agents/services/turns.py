@@ -178,6 +178,27 @@ def turn_request_stop(*, turn: Turn, why: str = Turn.Status.CANCELLED) -> bool:
 
 
 @transaction.atomic
+def turns_stop_for_pixelml(*, workspace_ids: list[int], why: str) -> int:
+    """Stops the queued and running turns of agents that run code in these workspaces,
+    which have just lost their PixelML connection; the process running each turn sees
+    the request within a poll (agents.turn_stop) and ends it as an error saying ``why``.
+    Returns how many it stopped."""
+    turns = Turn.objects.filter(
+        conversation__workspace_id__in=workspace_ids,
+        conversation__agent__code_execution=True,
+        stop_requested="",
+    )
+    queued = turns.filter(status=Turn.Status.QUEUED).update(
+        status=Turn.Status.ERROR, stop_requested=Turn.Status.ERROR, error_message=why,
+        ended_at=timezone.now(),
+    )  # fmt: skip
+    running = turns.filter(status=Turn.Status.RUNNING).update(
+        stop_requested=Turn.Status.ERROR, error_message=why
+    )
+    return queued + running
+
+
+@transaction.atomic
 def message_add(
     *,
     turn: Turn,

@@ -6,9 +6,10 @@ host. Python runs in a real ipykernel, reached over ZMQ on the container's loopb
 shell commands run in their own process group. The host trusts none of this: it keeps
 its own clock, output caps and kill switch, because the code in here is hostile.
 
-Requests: {"op": "python"|"shell", "id", "code", "max_output"}, {"op": "interrupt"|"kill"}.
+Requests: {"op": "python"|"shell", "id", "code", "max_output"}, {"op": "interrupt"|"kill"},
+          {"op": "freeze", "id"} and {"op": "thaw"} between executions.
 Events:   {"type": "ready"|"kernel_restarted"} and, per request id, "stdout", "stderr",
-          "display", "result", "error", then one "status".
+          "display", "result", "error", then one "status"; "frozen" answers a freeze.
 """
 
 import asyncio
@@ -295,6 +296,18 @@ class Bridge:
             self.interrupt(hard=False)
         elif op == "kill" and self.current:
             self.interrupt(hard=True)
+        elif op == "freeze":
+            asyncio.get_running_loop().create_task(self.freeze(request))
+        elif op == "thaw":
+            signal_all(signal.SIGCONT)
+
+    async def freeze(self, request):
+        """Between executions nothing else runs: every process but this one (a kernel
+        thread, a nohup loop) is stopped until the next "thaw". A kernel restart that is
+        under way finishes first: it is ours, not the code's."""
+        await self.kernel_ready.wait()
+        signal_all(signal.SIGSTOP)
+        emit({"id": request["id"], "type": "frozen"})
 
     def interrupt(self, hard):
         _, task, process = self.current
@@ -429,6 +442,37 @@ class Bridge:
             text = budget.take(decoder.decode(chunk))
             if text:
                 emit({"id": rid, "type": name, "text": text})
+
+
+def signal_all(signum):
+    """Sends every process of the sandbox but this one and tini (pid 1) SIGCONT, or
+    SIGSTOP until none is left running: one caught mid-fork can add a child after a
+    round. SIGSTOP cannot be caught, and a stopped process cannot send the SIGCONT that
+    would free it or another. (Not kill(-1): under gVisor it upsets the sandbox.)"""
+    for _ in range(KILL_ROUNDS):
+        targets = [
+            pid for pid, state in processes() if signum == signal.SIGCONT or state not in "TtZX"
+        ]
+        for pid in targets:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signum)
+        if signum == signal.SIGCONT or not targets:
+            return
+        time.sleep(0.001)
+
+
+def processes():
+    """(pid, state) of the sandbox's processes but this one and pid 1."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) in (1, os.getpid()):
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                found.append((int(entry.name), f.read().rsplit(")", 1)[1].split()[0]))
+        except (OSError, IndexError):
+            continue
+    return found
 
 
 def kill_group(pgid):

@@ -1,15 +1,19 @@
 """Plain helpers for the agent management tests (tests/agents/test_*_agents.py)."""
 
+from decimal import Decimal
+
 from agents.models import Agent
 from agents.services import agents as services
+from billing.services import pixelml_key_issue_funded
 from connections.models import Connection, Kind
-from connections.services import connection_create, pixelml_key_issue
+from connections.services import connection_create
 from tests.connections.conftest import OPENAI_KEY
 
 
-def add_pixelml(team) -> Connection:
-    """Gives the team's workspace an active PixelML connection: code execution is paid for."""
-    _, key = pixelml_key_issue(name=f"{team.workspace.name} Corp")
+def add_pixelml(team, credits: Decimal = Decimal("100")) -> Connection:
+    """Gives the team's workspace an active PixelML connection: code execution is paid for
+    (``credits`` on its account)."""
+    _, key = pixelml_key_issue_funded(name=f"{team.workspace.name} Corp", credits=credits)
     return connection_create(
         workspace=team.workspace, kind=Kind.PIXELML, name="PixelML", secret=key
     )

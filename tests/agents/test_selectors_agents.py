@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from cryptography.fernet import Fernet
 from django.http import Http404
@@ -106,11 +108,26 @@ def test_code_execution_is_done_only_when_on_and_paid_for(team):
 
     services.agent_update(agent=agent, code_execution=True)
     item = _items(agent)["code_execution"]
-    assert (item.done, item.detail) == (True, "On, paid by the PixelML account “Acme Corp”.")
+    assert (item.done, item.detail) == (
+        True,
+        "On, paid by the PixelML account “Acme Corp”: 100 credits left.",
+    )
 
     pixelml_key_revoke(key=pixelml.pixelml_key)
     item = _items(agent)["code_execution"]
     assert not item.done and item.detail.startswith("On, but not paid for")
+
+
+def test_code_execution_is_not_done_while_its_account_has_no_credits(team):
+    agent = make_agent(team)
+    add_pixelml(team, credits=Decimal("0"))
+    services.agent_update(agent=agent, code_execution=True)
+
+    item = _items(agent)["code_execution"]
+
+    assert not item.done
+    assert item.detail.startswith("On, but the PixelML account “Acme Corp” has no credits (0)")
+    assert item.url == "/w/acme/settings/billing/"
 
 
 def test_the_skills_item_reads_the_skill_count(team, monkeypatch):

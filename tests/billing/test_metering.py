@@ -160,7 +160,7 @@ def test_the_meter_says_why_once_finished_and_running_time_reach_the_allowance(t
 
     assert meter.stop_reason(session_id=session.pk, running_ms=1999) == ""
     assert meter.stop_reason(session_id=session.pk, running_ms=2000).startswith(
-        "This workspace has no credits left."
+        "the credit ran out. This workspace has no credits left."
     )
 
 

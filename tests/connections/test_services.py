@@ -4,7 +4,7 @@ from django.http import Http404
 
 from connections import selectors, services
 from connections.models import Connection
-from connections.signals import pixelml_deleting
+from connections.signals import CONNECTION_DELETED, KEY_REVOKED, pixelml_withdrawn
 from tests.connections.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
 
@@ -203,36 +203,55 @@ def test_a_pixelml_connection_takes_only_a_new_name(team, issued_key):
 
 
 @pytest.fixture
-def objecting():
-    """An app that objects to PixelML deletes while it is connected."""
-    asked = []
+def withdrawn():
+    """What the apps using PixelML connections are told."""
+    heard = []
 
-    def objection(*, connection, **_) -> str:
-        asked.append(connection)
-        return "Its sessions still run on this key."
+    def listener(*, workspace_ids, why, **_) -> None:
+        heard.append((workspace_ids, why))
 
-    pixelml_deleting.connect(objection, dispatch_uid="test-objection")
-    yield asked
-    pixelml_deleting.disconnect(dispatch_uid="test-objection")
+    pixelml_withdrawn.connect(listener, dispatch_uid="test-withdrawn")
+    yield heard
+    pixelml_withdrawn.disconnect(dispatch_uid="test-withdrawn")
 
 
-def test_a_pixelml_connection_stays_while_an_app_objects(team, issued_key, objecting):
+def test_deleting_a_pixelml_connection_tells_the_apps_once_committed(
+    team, issued_key, withdrawn, django_capture_on_commit_callbacks
+):
     pixelml = services.connection_create(
         workspace=team.workspace, kind="pixelml", name="PixelML", secret=issued_key[1]
     )
 
-    with pytest.raises(ValidationError) as refused:
+    with django_capture_on_commit_callbacks(execute=True):
         services.connection_delete(connection=pixelml)
+        assert withdrawn == []  # not before the delete is committed
 
-    assert refused.value.messages == ["Its sessions still run on this key."]
-    assert objecting == [pixelml] and Connection.objects.filter(pk=pixelml.pk).exists()
+    assert withdrawn == [([team.workspace.pk], CONNECTION_DELETED)]
+    assert not Connection.objects.filter(pk=pixelml.pk).exists()
 
 
-def test_other_connections_are_deleted_without_asking(team, objecting):
+def test_revoking_a_key_tells_the_apps_of_every_workspace_using_it_once(
+    team, other_team, issued_key, withdrawn, django_capture_on_commit_callbacks
+):
+    for workspace in (team.workspace, other_team.workspace):
+        services.connection_create(
+            workspace=workspace, kind="pixelml", name="PixelML", secret=issued_key[1]
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.pixelml_key_revoke(key=issued_key[0])
+        services.pixelml_key_revoke(key=issued_key[0])
+
+    [(workspace_ids, why)] = withdrawn
+    assert sorted(workspace_ids) == sorted([team.workspace.pk, other_team.workspace.pk])
+    assert why == KEY_REVOKED
+
+
+def test_other_connections_are_deleted_without_a_word(team, withdrawn):
     created = services.connection_create(
         workspace=team.workspace, kind="openai", name="OpenAI", secret=OPENAI_KEY
     )
 
     services.connection_delete(connection=created)
 
-    assert objecting == [] and not Connection.objects.exists()
+    assert withdrawn == [] and not Connection.objects.exists()

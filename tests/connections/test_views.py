@@ -5,9 +5,13 @@ from django.core.signals import got_request_exception
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
+from billing.metering import Meter
+from billing.models import SessionAccount
 from connections import services
 from connections.models import Connection
 from sandbox import services as sandbox_services
+from sandbox.models import SandboxSession
+from sandbox.signals import session_opened
 from tests.agents.conftest import give_pixelml
 from tests.connections.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
@@ -180,22 +184,28 @@ def test_an_admin_deletes_a_connection(client_for, team, openai_connection):
     assert not Connection.objects.exists()
 
 
-def test_a_pixelml_connection_stays_while_the_workspaces_sandboxes_run(client_for, team):
+def test_deleting_a_pixelml_connection_while_sandboxes_run_stops_them_not_their_charge(
+    client_for, team, django_capture_on_commit_callbacks
+):
     give_pixelml(team.workspace, team.admin)
     pixelml = Connection.objects.get(kind="pixelml")
     session = sandbox_services.sandbox_session_create(
         workspace=team.workspace, started_by=team.admin, purpose="turn", runtime="runc",
         image="x", owner="",
     )  # fmt: skip
-    client = client_for(team.admin)
+    session_opened.send(sender=SandboxSession, session=session)  # as the engine opens it
+    meter = Meter(workspace=team.workspace)
 
-    response = client.post(f"/w/acme/connections/{pixelml.pk}/delete/", follow=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(team.admin).post(
+            f"/w/acme/connections/{pixelml.pk}/delete/", follow=True
+        )
 
-    assert "1 sandbox session(s) of this workspace are running" in response.content.decode()
-    assert Connection.objects.filter(pk=pixelml.pk).exists()
-    sandbox_services.sandbox_session_end(session=session, reason="closed")
-    response = client.post(f"/w/acme/connections/{pixelml.pk}/delete/", follow=True)
     assert "Connection “PixelML” deleted." in response.content.decode()
+    assert meter.stop_reason(session_id=session.pk, running_ms=0).startswith(
+        "this workspace's PixelML connection was deleted"
+    )
+    assert SessionAccount.objects.get(session=session).account.key == pixelml.pixelml_key
 
 
 def test_error_reports_leave_out_the_pasted_key(client_for, team, monkeypatch):

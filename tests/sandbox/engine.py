@@ -1,5 +1,7 @@
 """What the Docker engine holds, for assertions about sandboxes coming and going."""
 
+from pathlib import Path
+
 from sandbox.containers import LABEL, OWNER_LABEL, docker_client
 
 
@@ -19,3 +21,17 @@ def owned_by(pid: int) -> list[str]:
         for c in containers
         if c["Labels"].get(OWNER_LABEL, "").split("/")[1:2] == [str(pid)]
     ]
+
+
+def cpu_usage_usec(container_id: str) -> int:
+    """CPU time the container's processes have used, read from its cgroup on this host:
+    ``cpu.stat``'s usage_usec under cgroup v2, ``cpuacct.usage`` (ns) under v1."""
+    root = Path("/sys/fs/cgroup")
+    for folder in (
+        root / "system.slice" / f"docker-{container_id}.scope",
+        root / "docker" / container_id,
+    ):
+        if (stat := folder / "cpu.stat").exists():
+            fields = dict(line.split() for line in stat.read_text().splitlines())
+            return int(fields["usage_usec"])
+    return int((root / "cpuacct" / "docker" / container_id / "cpuacct.usage").read_text()) // 1000

@@ -15,7 +15,7 @@ from tests.sandbox.engine import container_exists
 class StopAfter:
     """A meter that says stop once the running execution has been active ``ms``."""
 
-    def __init__(self, ms: int, why: str = "The test's allowance is used up."):
+    def __init__(self, ms: int, why: str = "the test's allowance is used up."):
         self.ms, self.why = ms, why
         self.asked: list[tuple] = []
 
@@ -56,7 +56,7 @@ def test_a_meter_that_says_stop_stops_the_code_and_closes_the_session():
 
     assert 1 <= took < 3
     assert status["status"] == "killed"
-    assert status["message"] == f"Stopped: the credit ran out. {meter.why}"
+    assert status["message"] == f"Stopped: {meter.why}"
     assert {asked for asked, _ in meter.asked} == {session.record.pk}
     assert not container_exists(session.record.container_name)
 
