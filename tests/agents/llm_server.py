@@ -40,14 +40,9 @@ ARGUMENT_PIECE = 7
 HANG_LIMIT_SECONDS = 30.0
 
 _ANTHROPIC_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
+_ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error"}
+_ANTHROPIC_ERROR_TYPES |= {403: "permission_error", 404: "not_found_error"}
+_ANTHROPIC_ERROR_TYPES |= {429: "rate_limit_error", 529: "overloaded_error"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +78,8 @@ class Reply:
     fails_midway: bool = False
     # Streams the deltas, then sends nothing more until the server stops.
     hangs: bool = False
+    # HTTP 200 and an empty body, as llama.cpp's server answers what it refuses.
+    empty: bool = False
 
     @classmethod
     def text(cls, *deltas: str, **options: Any) -> "Reply":
@@ -204,7 +201,7 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             reply, call = llm._take(body, headers)
             if reply is None:
                 reply = Reply.http_error(500, "ScriptedLLM has no scripted reply left.")
-            elif not body.get("stream"):
+            elif not body.get("stream") and anthropic:
                 reply = Reply.http_error(400, "ScriptedLLM only answers streaming requests.")
             # The client may go away mid-answer (cancelled): nothing is left to do then.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -214,6 +211,9 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if reply.http_status != 200:
                 message = reply.error_message.replace("{key}", self._key())
                 self._json(reply.http_status, _error_body(anthropic, reply.http_status, message))
+                return
+            if not body.get("stream"):
+                self._json(200, openai_completion(reply, body.get("model", ""), call))
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -286,6 +286,8 @@ def openai_events(
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
         return "", {**_openai_head(model, call), "choices": [choice]}
 
+    if reply.empty:
+        return
     yield chunk({"role": "assistant", "content": ""})
     for text in reply.deltas:
         yield chunk({"content": text})
@@ -306,13 +308,25 @@ def openai_events(
     yield "", "[DONE]"
 
 
+def openai_completion(reply: Reply, model: str, call: int) -> dict[str, Any]:
+    """An unstreamed answer (``"stream": false``)."""
+    message = {"role": "assistant", "content": "".join(reply.deltas)}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": _tool_id(call, i), "type": "function"}
+            | {"function": {"name": c.name, "arguments": c.arguments_json}}
+            for i, c in enumerate(reply.tool_calls)
+        ]
+    choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason()}
+    prompt, completion = reply.usage or (0, 0)
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    head = _openai_head(model, call) | {"object": "chat.completion"}
+    return head | {"choices": [choice], "usage": usage | {"total_tokens": prompt + completion}}
+
+
 def _openai_head(model: str, call: int) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-scripted-{call}",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": model,
-    }
+    head = {"id": f"chatcmpl-scripted-{call}", "object": "chat.completion.chunk"}
+    return head | {"created": 0, "model": model}
 
 
 def _openai_tool_call_parts(
@@ -355,16 +369,9 @@ def anthropic_events(reply: Reply, model: str, call: int) -> Iterator[tuple[str,
 
 
 def _anthropic_message_start(model: str, call: int, input_tokens: int) -> dict[str, Any]:
-    message = {
-        "id": f"msg_scripted_{call}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
-    }
+    message = {"id": f"msg_scripted_{call}", "type": "message", "role": "assistant"}
+    message |= {"model": model, "content": [], "stop_reason": None, "stop_sequence": None}
+    message["usage"] = {"input_tokens": input_tokens, "output_tokens": 1}
     return {"type": "message_start", "message": message}
 
 
