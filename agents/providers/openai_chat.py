@@ -106,7 +106,7 @@ class OpenAIChatProvider(SDKProvider):
         async with self._client() as client:
             response = await client.chat.completions.create(**request)
             if not request["stream"]:
-                for event in _completion_events(response):
+                for event in _completion_events(response, self.base_url):
                     yield event
                 return
             async with response:
@@ -182,12 +182,12 @@ def openai_tool(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _completion_events(completion: Any) -> Iterator[ProviderEvent]:
+def _completion_events(completion: Any, where: str) -> Iterator[ProviderEvent]:
     """An unstreamed answer as the same events."""
     choice = _first_choice(completion)
     message = getattr(choice, "message", None)
     if message is None:
-        raise EmptyReply("The server's answer had no message.")
+        raise empty_reply(where)
     if message.content:
         yield TextDelta(message.content)
     calls: dict[int, PartialToolCall] = {}

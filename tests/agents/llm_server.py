@@ -320,8 +320,8 @@ def openai_completion(reply: Reply, model: str, call: int) -> dict[str, Any]:
     choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason()}
     prompt, completion = reply.usage or (0, 0)
     usage = {"prompt_tokens": prompt, "completion_tokens": completion}
-    head = _openai_head(model, call) | {"object": "chat.completion"}
-    return head | {"choices": [choice], "usage": usage | {"total_tokens": prompt + completion}}
+    head = _openai_head(model, call) | {"object": "chat.completion", "usage": usage}
+    return head | {"choices": [] if reply.empty else [choice]}
 
 
 def _openai_head(model: str, call: int) -> dict[str, Any]:
