@@ -64,7 +64,8 @@ class TurnContext:
     notes: list[str] = field(default_factory=list)
 
     def note(self) -> str:
-        return " ".join([*self.notes, self.fit.note()]).strip()
+        chosen = getattr(self.provider, "note", "")  # which way automatic mode went
+        return " ".join([*self.notes, self.fit.note(), chosen]).strip()
 
     async def emit(self, event_type: str, **fields) -> None:
         await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})

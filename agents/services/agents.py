@@ -39,6 +39,7 @@ AGENT_FIELDS = frozenset(
         "timeout_seconds",
         "memory_mb",
         "max_steps",
+        "tool_mode",
         "network_mode",
         "network_rules",
     }
