@@ -13,8 +13,8 @@ test says what the model answers and then checks what the model was sent::
         ...  # two model calls
         assert llm.requests[1]["messages"][-1]["role"] == "tool"
 
-``url`` is the server's root, which the Anthropic SDK takes as is; OpenAI clients take
-``url + "/v1"`` (``openai_url``). A POST with no reply left is answered 500, saying so.
+``url`` is the server's root (Anthropic's SDK); OpenAI clients take ``openai_url``. A
+POST with no reply left is answered 500; GET lists ``models``.
 
 Tool call arguments are always streamed in small pieces, so every tool call exercises
 the providers' reassembly.
@@ -125,6 +125,7 @@ class ScriptedLLM:
         self.hanging = threading.Event()
         # Set when the client closes the connection while a reply hangs.
         self.hung_up = threading.Event()
+        self.models = ["/models/Scripted-Model.Q4_1.gguf"]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._calls = 0
@@ -190,6 +191,10 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
+        def do_GET(self) -> None:  # the models listing, as llama.cpp's server lists a file
+            data = [{"id": m, "object": "model", "owned_by": "me"} for m in llm.models]
+            self._json(200, {"object": "list", "data": data})
+
         def do_POST(self) -> None:
             anthropic = self.path == "/v1/messages"
             if not anthropic and self.path != "/v1/chat/completions":
@@ -213,6 +218,8 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
                 self._json(reply.http_status, _error_body(anthropic, reply.http_status, message))
                 return
             if not body.get("stream"):
+                from tests.agents.llm_unstreamed import openai_completion  # it imports this
+
                 self._json(200, openai_completion(reply, body.get("model", ""), call))
                 return
             self.send_response(200)
@@ -306,22 +313,6 @@ def openai_events(
         usage["total_tokens"] = prompt + completion
         yield "", {**_openai_head(model, call), "choices": [], "usage": usage}
     yield "", "[DONE]"
-
-
-def openai_completion(reply: Reply, model: str, call: int) -> dict[str, Any]:
-    """An unstreamed answer (``"stream": false``)."""
-    message = {"role": "assistant", "content": "".join(reply.deltas)}
-    if reply.tool_calls:
-        message["tool_calls"] = [
-            {"id": _tool_id(call, i), "type": "function"}
-            | {"function": {"name": c.name, "arguments": c.arguments_json}}
-            for i, c in enumerate(reply.tool_calls)
-        ]
-    choice = {"index": 0, "message": message, "finish_reason": reply.finish_reason()}
-    prompt, completion = reply.usage or (0, 0)
-    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
-    head = _openai_head(model, call) | {"object": "chat.completion", "usage": usage}
-    return head | {"choices": [] if reply.empty else [choice]}
 
 
 def _openai_head(model: str, call: int) -> dict[str, Any]:
