@@ -98,6 +98,7 @@ class AgentModelForm(_AgentForm):
     tool_mode = forms.ChoiceField(
         label="How the model runs code",
         choices=ToolMode.choices,
+        required=False,
         help_text="Native tool calls suit OpenAI, Anthropic and servers that support tools. "
         "Code blocks: the model writes ```python or ```bash blocks and they run in the "
         "sandbox, for models that cannot call tools (small local models). Automatic offers "
@@ -107,6 +108,11 @@ class AgentModelForm(_AgentForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _set_up_model_fields(self)
+
+    def clean_tool_mode(self) -> str:
+        """Left out of a post, the agent keeps its mode."""
+        chosen = self.cleaned_data["tool_mode"]
+        return chosen or (self.agent.tool_mode if self.agent else ToolMode.AUTO)
 
 
 class AgentInstructionsForm(_AgentForm):
