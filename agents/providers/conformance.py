@@ -12,6 +12,7 @@ from typing import Any
 import openai
 
 from agents.providers.model_names import model_match
+from agents.providers.sdk import provider_error
 from connections import base_urls
 from connections.masking import scrub
 from connections.providers import NO_KEY_PLACEHOLDER, describe_error
@@ -45,11 +46,13 @@ def conformance(*, base_url: str, api_key: str, model: str) -> list[Row]:
     """One row per behaviour, the last the mode Turnbox will use."""
     if problem := base_urls.private_address_problem(base_url):
         return [Row("server", False, problem)]
-    options: dict[str, Any] = {"timeout": _TIMEOUT, "max_retries": 0, "base_url": base_url}
+    # One retry, as turns have: a server that failed a request may drop the next one's
+    # kept-alive connection (llama.cpp's after a refused streamed tool_choice).
+    options: dict[str, Any] = {"timeout": _TIMEOUT, "max_retries": 1, "base_url": base_url}
     if transport := base_urls.transport_for_base_urls():
         options["http_client"] = openai.DefaultHttpxClient(transport=transport)
     with openai.OpenAI(api_key=api_key or NO_KEY_PLACEHOLDER, **options) as client:
-        probe = _Probe(client, base_url, api_key)
+        probe = _Probe(client, base_url, api_key, model)
         rows, model = _models_rows(probe, model)
         ask = {"model": model, "max_tokens": _MAX_TOKENS}
         chat = [{"role": "user", "content": "Say OK."}]
@@ -82,8 +85,8 @@ class _Answer:
 
 
 class _Probe:
-    def __init__(self, client: openai.OpenAI, where: str, api_key: str):
-        self.client, self.where, self.api_key = client, where, api_key
+    def __init__(self, client: openai.OpenAI, where: str, api_key: str, model: str):
+        self.client, self.where, self.api_key, self.model = client, where, api_key, model
 
     def stream(self, request: dict) -> _Answer:
         return self._asked(lambda: self._streamed(request))
@@ -95,7 +98,10 @@ class _Probe:
         try:
             return ask()
         except Exception as error:
-            return _Answer(False, scrub(describe_error(error, where=self.where), self.api_key))
+            said = provider_error(
+                error, base_url=self.where, model=self.model, api_key=self.api_key, timeout=_TIMEOUT
+            )
+            return _Answer(False, str(said))
 
     def _streamed(self, request: dict) -> _Answer:
         text, calls, finish, usage = "", set(), "", False
