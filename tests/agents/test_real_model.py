@@ -7,11 +7,12 @@ import asyncio
 
 import pytest
 
-from agents.models import Agent, ToolMode, Turn
+from agents.models import Agent, Message, ToolMode, Turn
 from agents.providers import openai_chat
 from agents.providers.base import ChatMessage, ProviderError, TextDelta
 from agents.providers.conformance import conformance
 from agents.providers.openai_chat import OpenAIChatProvider
+from agents.services.agents import agent_check_model
 from connections import crypto
 from connections.models import Connection, Kind
 from tests.agents import real_model
@@ -130,3 +131,28 @@ def test_a_server_killed_mid_answer_is_told_as_a_broken_connection():
         real_model.stop_llama_server(server)
     assert len(seen) >= 3
     assert str(caught.value).startswith(f"The connection to {server.url} broke")
+
+
+@pytest.mark.usefixtures("sandbox_image", "transactional_db")
+def test_a_conversation_over_the_context_drops_its_oldest_turns(conversation, llama_server):
+    _agent(conversation, llama_server, ToolMode.CODE_BLOCKS, "Answer in one short sentence.")
+    long_text = " ".join(["tomato"] * 700)
+    for index in range(3):
+        past = Turn.objects.create(
+            conversation=conversation,
+            index=index,
+            user_message=f"{index}: {long_text}",
+            status=Turn.Status.ANSWERED,
+        )
+        Message.objects.create(turn=past, seq=1, role="assistant", content="Noted.")
+    turn, _ = run_turn(conversation, "Say hello.")
+    assert turn.status in (Turn.Status.ANSWERED, Turn.Status.STEP_LIMIT), turn.error_message
+    assert "oldest turns were dropped from what the model sees" in turn.error_message
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_check_model_finds_the_model_the_server_lists_by_its_file(conversation, llama_server):
+    _agent(conversation, llama_server, ToolMode.AUTO, "")
+    agent = Agent.objects.get(pk=conversation.agent_id)
+    ok, message = agent_check_model(agent=agent)
+    assert ok and llama_server.model in message
