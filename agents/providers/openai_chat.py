@@ -10,6 +10,7 @@ it is left out. What worked is remembered per server and model for this process.
 """
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -40,6 +41,7 @@ from connections.providers import NO_KEY_PLACEHOLDER
 # unstreamed, then streamed without tool_choice.
 AUTO, UNSTREAMED, NO_CHOICE = "auto", "unstreamed", "no tool_choice"
 _TOOL_MODES: dict[tuple[str, str], str] = {}
+_TOOL_CHOICE_WORDS = re.compile(r"tool.?choice", re.IGNORECASE)
 
 
 def empty_reply(where: str) -> EmptyReply:
@@ -78,14 +80,11 @@ class OpenAIChatProvider(SDKProvider):
     def _fall_back(self, mode: str, error: Exception) -> bool:
         """Moves to the next way of asking for tools when the server refused this one."""
         refused_stream = mode == AUTO and isinstance(error, EmptyReply)
-        refused_choice = isinstance(error, openai.APIStatusError) and error.status_code in (
-            400,
-            422,
-            500,
-            501,
+        # vLLM: '"auto" tool choice requires --enable-auto-tool-choice'; others name
+        # tool_choice. Any other refusal is the request's own fault: not retried.
+        refused_choice = isinstance(error, openai.APIStatusError) and bool(
+            _TOOL_CHOICE_WORDS.search(str(error.message))
         )
-        if refused_choice and "tool" not in str(error.message).lower():
-            refused_choice = False
         if not (refused_stream or refused_choice) or mode == NO_CHOICE:
             return False
         _TOOL_MODES[(self.base_url, self.model)] = UNSTREAMED if refused_stream else NO_CHOICE
