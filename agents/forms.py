@@ -4,7 +4,7 @@ the shape of what was typed; agents.services decides what is allowed."""
 from django import forms
 
 from agents import selectors
-from agents.models import Agent, NetworkMode
+from agents.models import Agent, NetworkMode, ToolMode
 from agents.services.agents import MAX_STEPS, MIN_MEMORY_MB, MIN_TIMEOUT_SECONDS
 from connections.selectors import workspace_has_active_pixelml
 from sandbox.selectors import sandbox_maximums, workspace_network_policy
@@ -95,10 +95,24 @@ class AgentModelForm(_AgentForm):
         help_text=f"Model calls per message, 1 to {MAX_STEPS}: the turn stops at the limit.",
         widget=forms.NumberInput(attrs={"min": 1, "max": MAX_STEPS}),
     )
+    tool_mode = forms.ChoiceField(
+        label="How the model runs code",
+        choices=ToolMode.choices,
+        required=False,
+        help_text="Native tool calls suit OpenAI, Anthropic and servers that support tools. "
+        "Code blocks: the model writes ```python or ```bash blocks and they run in the "
+        "sandbox, for models that cannot call tools (small local models). Automatic offers "
+        "tools and runs code blocks when the model writes those instead.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _set_up_model_fields(self)
+
+    def clean_tool_mode(self) -> str:
+        """Left out of a post, the agent keeps its mode."""
+        chosen = self.cleaned_data["tool_mode"]
+        return chosen or (self.agent.tool_mode if self.agent else ToolMode.AUTO)
 
 
 class AgentInstructionsForm(_AgentForm):

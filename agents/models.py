@@ -22,6 +22,15 @@ class NetworkMode(models.TextChoices):
     ALLOWLIST = "allowlist", "Only the domains listed here"
 
 
+class ToolMode(models.TextChoices):
+    """How the model runs code: by calling tools, or by writing fenced code blocks that
+    Turnbox runs (for models and servers that cannot call tools)."""
+
+    AUTO = "auto", "Automatic: tool calls, or code blocks when the model writes those"
+    NATIVE = "native", "Native tool calls"
+    CODE_BLOCKS = "code_blocks", "Code blocks"
+
+
 class Agent(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=100)
@@ -37,6 +46,7 @@ class Agent(models.Model):
     timeout_seconds = models.PositiveIntegerField(null=True, blank=True)
     memory_mb = models.PositiveIntegerField(null=True, blank=True)
     max_steps = models.PositiveSmallIntegerField(default=12)
+    tool_mode = models.CharField(max_length=16, choices=ToolMode.choices, default=ToolMode.AUTO)
     # The agent may narrow the workspace's network policy, never widen it.
     network_mode = models.CharField(
         max_length=16, choices=NetworkMode.choices, default=NetworkMode.WORKSPACE

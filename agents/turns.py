@@ -11,14 +11,16 @@ import logging
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async as db
-from django.conf import settings
 
+from agents.context_fit import CUT_BY_LENGTH, Fit, drop_oldest
 from agents.events import Publisher
 from agents.models import Turn
 from agents.providers import provider_for
 from agents.providers.base import (
     ChatMessage,
     CollectedReply,
+    ContextTooLong,
+    EmptyReply,
     Finish,
     LLMProvider,
     ProviderError,
@@ -28,13 +30,12 @@ from agents.providers.base import (
 from agents.sandboxes import AGENT_OFF, TurnSandbox
 from agents.services import turns as services
 from agents.tools import registry
-from agents.tools.output import OutputLog
 from agents.tools.skills import skills_note
-from agents.tools.types import ToolCallRequest, ToolRun
+from agents.tools.types import ToolCallRequest
 from agents.transcript import system_prompt, transcript_for
 from agents.turn_stop import stop_reason, watch_stop
 from agents.turn_stop import turn_wake as turn_wake  # the runner wakes turns through here
-from billing.reports import usage_meter
+from agents.turn_tools import emit_usage, run_tools, skip_calls
 from connections.crypto import InvalidToken
 from connections.services import UNDECRYPTABLE_KEY
 
@@ -56,6 +57,15 @@ class TurnContext:
     # The (status, message) the watcher ends the turn with when it stops the turn itself
     # rather than on someone's request: too long a run, or its person losing access.
     ending: tuple[str, str] | None = None
+    # Where this turn's own messages start in ``messages`` (earlier turns come first).
+    current: int = 0
+    fit: Fit = field(default_factory=Fit)
+    # Plain-words notes for the turn's ending: a reply cut short, turns dropped.
+    notes: list[str] = field(default_factory=list)
+
+    def note(self) -> str:
+        chosen = getattr(self.provider, "note", "")  # which way automatic mode went
+        return " ".join([*self.notes, self.fit.note(), chosen]).strip()
 
     async def emit(self, event_type: str, **fields) -> None:
         await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})
@@ -164,6 +174,7 @@ def _context(turn: Turn, publisher: Publisher) -> TurnContext:
         sandbox=sandbox,
         tool_specs=specs,
         messages=messages,
+        current=len(messages) - 1,
         skills_note=skills_note(agent=agent),
     )
 
@@ -202,48 +213,43 @@ async def _run_watched(ctx: TurnContext) -> tuple[str, str]:
 async def _loop(ctx: TurnContext) -> tuple[str, str]:
     agent = ctx.turn.conversation.agent
     for _ in range(agent.max_steps):
-        reply = await _call_model(ctx)
+        reply = await _call_fitting(ctx)
         if not reply.tool_calls:
-            return Turn.Status.ANSWERED, ""
-        await _run_tools(ctx, reply.tool_calls)
+            return Turn.Status.ANSWERED, ctx.note()
+        await run_tools(ctx, reply.tool_calls)
     if getattr(ctx.provider, "closing_reply_is_free", False):
         # Direct mode's last reply only reports what ran: N blocks take N steps.
-        reply = await _call_model(ctx, step=False)
+        reply = await _call_fitting(ctx, step=False)
         if not reply.tool_calls:
-            return Turn.Status.ANSWERED, ""
-        await _skip_calls(ctx, reply.tool_calls, "The turn reached its step limit first.")
-    return (
-        Turn.Status.STEP_LIMIT,
+            return Turn.Status.ANSWERED, ctx.note()
+        await skip_calls(ctx, reply.tool_calls, "The turn reached its step limit first.")
+    limit = (
         f"The agent used all {agent.max_steps} steps it may take in one turn without "
-        "finishing. Ask it to continue, or raise its step limit.",
+        "finishing. Ask it to continue, or raise its step limit."
     )
+    return Turn.Status.STEP_LIMIT, f"{limit} {ctx.note()}".strip()
 
 
-async def _run_tools(ctx: TurnContext, calls: list[ToolCallRequest]) -> None:
-    """Runs a reply's calls in order, up to the per-reply cap: one reply must not keep
-    a sandbox busy with an unbounded list of calls."""
-    cap = settings.TURNBOX_TURN_MAX_TOOL_CALLS
-    for call in calls[:cap]:
-        await _run_tool(ctx, call)
-    if extra := calls[cap:]:
-        why = (
-            f"One reply may ask for at most {cap} tool calls and this one asked for "
-            f"{len(calls)}: the first {cap} ran. Ask for the rest in your next reply."
-        )
-        await _skip_calls(ctx, extra, why)
+async def _call_fitting(ctx: TurnContext, *, step: bool = True) -> CollectedReply:
+    """One model call; when the conversation no longer fits the model's context, the
+    oldest earlier turns are dropped and the call made again (agents.context_fit)."""
+    while True:
+        try:
+            return await _call_model(ctx, step=step)
+        except (ContextTooLong, EmptyReply) as error:
+            dropped = drop_oldest(ctx.messages, ctx.current, ctx.fit)
+            if not dropped:
+                raise _too_long(error) from None
+            ctx.current -= dropped
 
 
-async def _skip_calls(ctx: TurnContext, calls: list[ToolCallRequest], why: str) -> None:
-    """Answers calls that will not run, so the transcript stays whole (providers refuse
-    a tool call without a result) and the model learns why."""
-    result = f"status: not run\n{why}"
-    for call in calls:
-        await db(services.message_add)(
-            turn=ctx.turn, role="tool", content=result, tool_call_id=call.id
-        )
-        ctx.messages.append(
-            ChatMessage(role="tool", content=result, tool_call_id=call.id, name=call.name)
-        )
+def _too_long(error: ProviderError) -> ProviderError:
+    if isinstance(error, EmptyReply):
+        return error
+    return ProviderError(
+        f"{error} Even without the earlier turns of this conversation it does not fit the "
+        "model's context window: start a new conversation, or ask for less at once."
+    )
 
 
 async def _call_model(ctx: TurnContext, *, step: bool = True) -> CollectedReply:
@@ -269,6 +275,8 @@ async def _call_model(ctx: TurnContext, *, step: bool = True) -> CollectedReply:
         if reply.text:
             await _record_partial(ctx, reply.text)
         raise
+    if reply.finish == "length" and CUT_BY_LENGTH not in ctx.notes:
+        ctx.notes.append(CUT_BY_LENGTH)
     await _record_reply(ctx, reply, step=step)
     return reply
 
@@ -295,90 +303,4 @@ async def _record_reply(ctx: TurnContext, reply: CollectedReply, *, step: bool) 
         output_tokens=usage.output_tokens,
         steps=1 if step else 0,
     )
-    await _emit_usage(ctx)
-
-
-async def _emit_usage(ctx: TurnContext) -> None:
-    active_ms = ctx.sandbox.active_ms
-    # Read each time: an admin may change the rate while a turn runs.
-    meter = await db(usage_meter)(workspace=ctx.turn.conversation.workspace, active_ms=active_ms)
-    await ctx.emit(
-        "usage",
-        input_tokens=ctx.turn.input_tokens,
-        output_tokens=ctx.turn.output_tokens,
-        active_ms=active_ms,
-        credits=meter["credits"],
-        rate=meter["rate"],
-    )
-
-
-async def _run_tool(ctx: TurnContext, call: ToolCallRequest) -> None:
-    record = await db(services.tool_call_start)(
-        turn=ctx.turn, call_id=call.id, name=call.name, arguments=call.arguments
-    )
-    language, code = registry.code_of(call.name, call.arguments)
-    await ctx.emit(
-        "tool_started",
-        call=record.seq,
-        name=call.name,
-        title=registry.title_of(call.name, call.arguments),
-        language=language,
-        code=code,
-        arguments=call.arguments,
-    )
-    log = OutputLog()
-    run = ToolRun(turn=ctx.turn, sandbox=ctx.sandbox, emit=_call_emitter(ctx, record.seq), log=log)
-    try:
-        outcome = await registry.dispatch(call, run)
-    except asyncio.CancelledError:
-        await _record_stopped_call(ctx, record, call, log)
-        raise
-    await db(services.tool_call_finish)(
-        call=record,
-        status=outcome.status,
-        result=outcome.result,
-        output=outcome.log.entries,
-        execution_id=outcome.execution_id,
-        duration_ms=outcome.duration_ms,
-    )
-    await db(services.message_add)(
-        turn=ctx.turn, role="tool", content=outcome.result, tool_call_id=call.id
-    )
-    ctx.messages.append(
-        ChatMessage(role="tool", content=outcome.result, tool_call_id=call.id, name=call.name)
-    )
-    await ctx.emit(
-        "tool_finished",
-        call=record.seq,
-        status=outcome.status,
-        duration_ms=outcome.duration_ms,
-        message=outcome.message,
-    )
-    await _emit_usage(ctx)
-
-
-def _call_emitter(ctx: TurnContext, seq: int):
-    async def emit(event_type: str, **fields) -> None:
-        await ctx.emit(event_type, call=seq, **fields)
-
-    return emit
-
-
-async def _record_stopped_call(
-    ctx: TurnContext, record, call: ToolCallRequest, log: OutputLog
-) -> None:
-    """The turn is being stopped mid-call: the call gets an ending and an answer, so the
-    history stays whole (providers refuse a tool call without a result)."""
-    result = "status: cancelled\nThe turn was stopped while this ran."
-    log.notice("Stopped.")
-    finished = await db(services.tool_call_finish)(
-        call=record, status="cancelled", result=result, output=log.entries
-    )
-    await db(services.message_add)(turn=ctx.turn, role="tool", content=result, tool_call_id=call.id)
-    await ctx.emit(
-        "tool_finished",
-        call=record.seq,
-        status="cancelled",
-        duration_ms=finished.duration_ms,
-        message="Stopped.",
-    )
+    await emit_usage(ctx)

@@ -55,7 +55,8 @@ def provider_models(*, kind: str, secret: str, base_url: str) -> ModelList:
         models = _list_models(kind, secret, base_url)
     except Exception as error:  # any failure becomes a message, never a 500
         return ModelList(False, scrub(describe_error(error, where=base_url), secret))
-    return ModelList(True, f"Connected: the provider lists {len(models)} models.", tuple(models))
+    count = "1 model" if len(models) == 1 else f"{len(models)} models"
+    return ModelList(True, f"Connected: the provider lists {count}.", tuple(models))
 
 
 def _list_models(kind: str, secret: str, base_url: str) -> list[str]:

@@ -8,6 +8,7 @@ source "$(dirname "$0")/postgres.sh"
 source "$(dirname "$0")/redis.sh"
 source "$(dirname "$0")/docker.sh"
 source "$(dirname "$0")/chromium.sh"
+source "$(dirname "$0")/llama.sh"
 
 ensure_venv requirements-dev.lock
 
@@ -32,6 +33,9 @@ python manage.py build_sandbox_image >/dev/null
 # And the egress proxy's image: the network tests start proxies of their own from it.
 python manage.py egress_proxy --build-only >/dev/null
 
+# The real model server of the tests marked real_model (built once, then cached).
+ensure_llama_server
+
 # Turns in Celery workers publish through Redis: both pytest runs use this one.
 start_throwaway_redis
 
@@ -41,7 +45,7 @@ pytest "$@"
 say "pytest on PostgreSQL"
 start_throwaway_postgres
 status=0
-DATABASE_URL="$TURNBOX_TEST_POSTGRES_URL" pytest -m "not browser" "$@" || status=$?
+DATABASE_URL="$TURNBOX_TEST_POSTGRES_URL" pytest -m "not browser and not real_model" "$@" || status=$?
 # 5 is "no test selected": arguments that pick only browser tests select none here.
 [ "$status" = 5 ] && status=0
 exit "$status"

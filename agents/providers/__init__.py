@@ -2,6 +2,7 @@
 
 from agents.providers.anthropic_messages import AnthropicProvider
 from agents.providers.base import LLMProvider
+from agents.providers.code_blocks import CodeBlocksProvider
 from agents.providers.direct import DirectProvider
 from agents.providers.openai_chat import OpenAIChatProvider
 from connections.models import Kind
@@ -18,6 +19,9 @@ def provider_for(agent, *, code_execution: bool, refusal: str = "") -> LLMProvid
         "api_key": connection_secret(connection=connection),
         "model": agent.model or connection.default_model,
     }
-    if connection.kind == Kind.ANTHROPIC:
-        return AnthropicProvider(**options)
-    return OpenAIChatProvider(**options)
+    model = (AnthropicProvider if connection.kind == Kind.ANTHROPIC else OpenAIChatProvider)(
+        **options
+    )
+    if agent.tool_mode == "native":
+        return model
+    return CodeBlocksProvider(model, auto=agent.tool_mode == "auto")

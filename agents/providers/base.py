@@ -16,6 +16,8 @@ from agents.tools.types import ToolCallRequest, ToolSpec
 __all__ = [
     "ChatMessage",
     "CollectedReply",
+    "ContextTooLong",
+    "EmptyReply",
     "Finish",
     "LLMProvider",
     "ProviderError",
@@ -60,6 +62,16 @@ ProviderEvent = TextDelta | ToolCallRequest | Usage | Finish
 
 class ProviderError(Exception):
     """A failure in plain words, already scrubbed of secrets: shown to the user."""
+
+
+class ContextTooLong(ProviderError):
+    """The server said the conversation does not fit the model's context window: the
+    turn loop drops older turns and asks again."""
+
+
+class EmptyReply(ProviderError):
+    """The server answered 200 and streamed nothing: no text, no tool call, no finish
+    reason. Local servers do this when they refuse a prompt longer than the context."""
 
 
 class LLMProvider(Protocol):

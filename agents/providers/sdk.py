@@ -2,6 +2,7 @@
 failures in plain words, and reading the arguments a model sent for a tool call."""
 
 import json
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -10,10 +11,12 @@ from typing import Any
 
 import anthropic
 import httpx2
+import json_repair
 import openai
 
 from agents.providers.base import (
     ChatMessage,
+    ContextTooLong,
     ProviderError,
     ProviderEvent,
     ToolCallRequest,
@@ -36,6 +39,12 @@ _CONNECTION_ERRORS = (openai.APIConnectionError, anthropic.APIConnectionError)
 _SDK_ERRORS = (openai.APIError, anthropic.APIError)
 _JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number"}
 _JSON_KINDS |= {bool: "true or false", type(None): "null"}
+# How OpenAI, vLLM, llama.cpp, Ollama and Anthropic word a prompt that does not fit.
+_CONTEXT_WORDS = re.compile(
+    r"context.{0,20}(length|window|size)|maximum context|exceeds? .{0,40}context"
+    r"|too many tokens|prompt is too long|n_ctx",
+    re.IGNORECASE,
+)
 
 
 def refuse_private_base_url(base_url: str) -> None:
@@ -57,17 +66,21 @@ def provider_error(
 ) -> ProviderError:
     """The failure in plain words, scrubbed of the key. The traceback is not kept: SDK
     errors carry the provider's body, which may echo the key, into logs."""
-    text = _describe(error, where=base_url, model=model, timeout=timeout)
-    return ProviderError(scrub(text, api_key))
+    text = scrub(_describe(error, where=base_url, model=model, timeout=timeout), api_key)
+    if isinstance(error, _STATUS_ERRORS) and _CONTEXT_WORDS.search(_provider_message(error)):
+        return ContextTooLong(text)
+    return ProviderError(text)
 
 
 def _describe(error: Exception, *, where: str, model: str, timeout: float) -> str:
     # connections.providers describes a models listing; a chat call differs in these.
     if isinstance(error, _TIMEOUT_ERRORS):
         return f"No answer from {where} within {timeout:g} seconds."
-    if isinstance(error, httpx2.TransportError):
-        # Anthropic's stream lets network failures after the first byte through unwrapped.
-        return f"The connection to {where} broke during the answer ({type(error).__name__})."
+    if isinstance(error, httpx2.TransportError) or _reached(error):
+        # Anthropic's stream lets network failures after the first byte through unwrapped;
+        # OpenAI's wraps them, but the server was reached all the same.
+        name = type(_root(error)).__name__
+        return f"The connection to {where} broke during the answer ({name})."
     if isinstance(error, _STATUS_ERRORS):
         detail = _provider_message(error)
         if error.status_code == 404:
@@ -85,23 +98,53 @@ def _describe(error: Exception, *, where: str, model: str, timeout: float) -> st
     return describe_error(error, where=where)
 
 
+def _reached(error: Exception) -> bool:
+    """A connection error after the server answered (a dropped stream), not one on the
+    way to it: only the latter is "Could not reach"."""
+    if not isinstance(error, _CONNECTION_ERRORS) or isinstance(error, _TIMEOUT_ERRORS):
+        return False
+    root = _root(error)
+    unreached = (httpx2.ConnectError, httpx2.ConnectTimeout, OSError)
+    return isinstance(root, httpx2.TransportError) and not isinstance(root, unreached)
+
+
+def _root(error: BaseException) -> BaseException:
+    seen = {id(error)}
+    while (nxt := error.__cause__ or error.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        if isinstance(nxt, httpx2.TransportError):
+            return nxt
+        error = nxt
+    return error
+
+
 def _clip(text: str) -> str:
     return text[:_MAX_MESSAGE]
 
 
-def tool_arguments(raw: str) -> tuple[dict[str, Any], str]:
-    """The arguments object a model sent as JSON text, or ``{}`` and the problem: a model
-    that sends broken JSON is told so and can try again, the turn does not fail."""
+def tool_arguments(raw: str) -> tuple[dict[str, Any], str, str]:
+    """The arguments object a model sent as JSON text: ``(arguments, problem, repaired)``.
+    Small local models write raw newlines inside strings or stop before the closing
+    brace; such text is repaired (json-repair) and ``repaired`` is the JSON it was read
+    as, shown with the call. A model that sends something unreadable is told so and can
+    try again: the turn does not fail."""
     if not raw.strip():
-        return {}, ""  # Some servers send nothing for a call without arguments.
+        return {}, "", ""  # Some servers send nothing for a call without arguments.
+    repaired = ""
     try:
         arguments = json.loads(raw)
     except ValueError as error:
-        return {}, f"The arguments were not valid JSON ({error.msg} at character {error.pos})."
+        repaired = json_repair.repair_json(raw, skip_json_loads=True)
+        try:
+            arguments = json.loads(repaired) if repaired else None
+        except ValueError:
+            arguments = None
+        if arguments is None or repaired in ('""', "null"):
+            return {}, f"The arguments were not valid JSON ({error}).", ""
     if not isinstance(arguments, dict):
         kind = _JSON_KINDS.get(type(arguments), "value")
-        return {}, f"The arguments must be a JSON object, but the model sent {kind}."
-    return arguments, ""
+        return {}, f"The arguments must be a JSON object, but the model sent {kind}.", ""
+    return arguments, "", repaired
 
 
 @dataclass
@@ -113,10 +156,12 @@ class PartialToolCall:
     arguments: str = ""
 
     def request(self) -> ToolCallRequest:
-        arguments, problem = tool_arguments(self.arguments)
+        arguments, problem, repaired = tool_arguments(self.arguments)
         # Some OpenAI-compatible servers send no id; the answer must still refer to one.
         call_id = self.id or f"call_{uuid.uuid4().hex[:24]}"
-        return ToolCallRequest(call_id, self.name, arguments, arguments_error=problem)
+        return ToolCallRequest(
+            call_id, self.name, arguments, arguments_error=problem, arguments_repaired=repaired
+        )
 
 
 class SDKProvider(ABC):
@@ -142,6 +187,8 @@ class SDKProvider(ABC):
                 async with response:
                     async for event in self._read(response):
                         yield event
+        except ProviderError:
+            raise
         except Exception as error:
             raise provider_error(
                 error,

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from agents import selectors
 from agents.models import Agent, NetworkMode
+from agents.providers.model_names import model_match
 from connections import crypto
 from connections.models import Connection
 from connections.providers import provider_models
@@ -38,6 +39,7 @@ AGENT_FIELDS = frozenset(
         "timeout_seconds",
         "memory_mb",
         "max_steps",
+        "tool_mode",
         "network_mode",
         "network_rules",
     }
@@ -139,8 +141,10 @@ def _check_model(connection: Connection, model: str) -> tuple[bool, str]:
     )
     if not listed.ok:
         return False, f"“{connection.name}” could not list its models. {listed.message}"
-    if model in listed.models:
-        return True, f"“{model}” is available through “{connection.name}”."
+    found, how = model_match(model, listed.models)
+    if found:
+        served = f" ({how})" if how else ""
+        return True, f"“{model}” is available through “{connection.name}”{served}."
     named = ", ".join(listed.models[:_MODELS_NAMED]) or "none"
     more = ", …" if len(listed.models) > _MODELS_NAMED else ""
     return False, (

@@ -32,6 +32,8 @@ class ToolCallRequest:
     # Set when the model sent arguments that are not a JSON object; the loop answers
     # the call with this problem instead of running it.
     arguments_error: str = ""
+    # The JSON the model's broken arguments were repaired to (shown with the call).
+    arguments_repaired: str = ""
 
 
 @dataclass

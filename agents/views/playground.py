@@ -249,6 +249,7 @@ def _turn_status_text(turn: Turn) -> str:
         return ""
     if turn.status == Turn.Status.ANSWERED:
         duration = format_duration(turn.duration_ms)
-        return f"Answered in {duration}" if duration else "Answered"
+        text = f"Answered in {duration}" if duration else "Answered"
+        return f"{text}. {turn.error_message}" if turn.error_message else text
     text = TURN_STATUS_TEXT.get(turn.status, turn.get_status_display())
     return f"{text}: {turn.error_message}" if turn.error_message else text

@@ -278,6 +278,8 @@
     if (event.status === "answered") {
       const duration = formatDuration(event.duration_ms);
       text = duration ? "Answered in " + duration : "Answered";
+      // A reply cut at the length limit, older turns dropped: said, not hidden.
+      if (event.message) text += ". " + event.message;
     } else {
       text = state.status_text[event.status] || event.status;
       if (event.message) text += ": " + event.message;

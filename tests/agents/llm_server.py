@@ -13,8 +13,8 @@ test says what the model answers and then checks what the model was sent::
         ...  # two model calls
         assert llm.requests[1]["messages"][-1]["role"] == "tool"
 
-``url`` is the server's root, which the Anthropic SDK takes as is; OpenAI clients take
-``url + "/v1"`` (``openai_url``). A POST with no reply left is answered 500, saying so.
+``url`` is the server's root (Anthropic's SDK); OpenAI clients take ``openai_url``. A
+POST with no reply left is answered 500; GET lists ``models``.
 
 Tool call arguments are always streamed in small pieces, so every tool call exercises
 the providers' reassembly.
@@ -40,14 +40,9 @@ ARGUMENT_PIECE = 7
 HANG_LIMIT_SECONDS = 30.0
 
 _ANTHROPIC_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
+_ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error"}
+_ANTHROPIC_ERROR_TYPES |= {403: "permission_error", 404: "not_found_error"}
+_ANTHROPIC_ERROR_TYPES |= {429: "rate_limit_error", 529: "overloaded_error"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +78,8 @@ class Reply:
     fails_midway: bool = False
     # Streams the deltas, then sends nothing more until the server stops.
     hangs: bool = False
+    # HTTP 200 and an empty body, as llama.cpp's server answers what it refuses.
+    empty: bool = False
 
     @classmethod
     def text(cls, *deltas: str, **options: Any) -> "Reply":
@@ -128,6 +125,7 @@ class ScriptedLLM:
         self.hanging = threading.Event()
         # Set when the client closes the connection while a reply hangs.
         self.hung_up = threading.Event()
+        self.models = ["/models/Scripted-Model.Q4_1.gguf"]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._calls = 0
@@ -193,6 +191,10 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
+        def do_GET(self) -> None:  # the models listing, as llama.cpp's server lists a file
+            data = [{"id": m, "object": "model", "owned_by": "me"} for m in llm.models]
+            self._json(200, {"object": "list", "data": data})
+
         def do_POST(self) -> None:
             anthropic = self.path == "/v1/messages"
             if not anthropic and self.path != "/v1/chat/completions":
@@ -204,7 +206,7 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             reply, call = llm._take(body, headers)
             if reply is None:
                 reply = Reply.http_error(500, "ScriptedLLM has no scripted reply left.")
-            elif not body.get("stream"):
+            elif not body.get("stream") and anthropic:
                 reply = Reply.http_error(400, "ScriptedLLM only answers streaming requests.")
             # The client may go away mid-answer (cancelled): nothing is left to do then.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -214,6 +216,11 @@ def _handler_class(llm: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             if reply.http_status != 200:
                 message = reply.error_message.replace("{key}", self._key())
                 self._json(reply.http_status, _error_body(anthropic, reply.http_status, message))
+                return
+            if not body.get("stream"):
+                from tests.agents.llm_unstreamed import openai_completion  # it imports this
+
+                self._json(200, openai_completion(reply, body.get("model", ""), call))
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -286,6 +293,8 @@ def openai_events(
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
         return "", {**_openai_head(model, call), "choices": [choice]}
 
+    if reply.empty:
+        return
     yield chunk({"role": "assistant", "content": ""})
     for text in reply.deltas:
         yield chunk({"content": text})
@@ -307,12 +316,8 @@ def openai_events(
 
 
 def _openai_head(model: str, call: int) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-scripted-{call}",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": model,
-    }
+    head = {"id": f"chatcmpl-scripted-{call}", "object": "chat.completion.chunk"}
+    return head | {"created": 0, "model": model}
 
 
 def _openai_tool_call_parts(
@@ -355,16 +360,9 @@ def anthropic_events(reply: Reply, model: str, call: int) -> Iterator[tuple[str,
 
 
 def _anthropic_message_start(model: str, call: int, input_tokens: int) -> dict[str, Any]:
-    message = {
-        "id": f"msg_scripted_{call}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": input_tokens, "output_tokens": 1},
-    }
+    message = {"id": f"msg_scripted_{call}", "type": "message", "role": "assistant"}
+    message |= {"model": model, "content": [], "stop_reason": None, "stop_sequence": None}
+    message["usage"] = {"input_tokens": input_tokens, "output_tokens": 1}
     return {"type": "message_start", "message": message}
 
 

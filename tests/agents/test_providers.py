@@ -165,7 +165,7 @@ def test_parallel_tool_calls_come_out_in_order_with_their_own_arguments(scripted
 @pytest.mark.parametrize(
     ("sent", "problem"),
     [
-        ('{"code": "print(1)"', "not valid JSON"),
+        ("print(1)", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
         ('["print(1)"]', "must be a JSON object, but the model sent a list"),
         ("null", "must be a JSON object, but the model sent null"),
     ],

@@ -371,3 +371,15 @@ def test_an_admin_deletes_an_agent(client_for, team, agent):
     assert response.redirect_chain == [("/w/acme/agents/", 302)]
     assert "Agent “Analyst” deleted." in _html(response)
     assert not Agent.objects.exists()
+
+
+def test_the_model_tab_sets_how_the_model_runs_code(client_for, team, agent):
+    openai = add_openai(team, default_model="gpt-4o-mini")
+    client = client_for(team.admin)
+    data = {"connection": openai.pk, "model": "", "max_steps": 5, "tool_mode": "code_blocks"}
+    client.post(_tab(agent.pk, "model"), data)
+    agent.refresh_from_db()
+    assert agent.tool_mode == "code_blocks"
+    html = _html(client.get(_tab(agent.pk, "model")))
+    assert "How the model runs code" in html
+    assert '<option value="code_blocks" selected>Code blocks</option>' in html

@@ -350,6 +350,16 @@ def test_the_history_says_how_a_turn_ended_when_it_did_not_answer(client_for, te
     assert "Failed: The model &lt;refused&gt;." in html
 
 
+def test_the_history_keeps_the_note_of_an_answer_cut_short(client_for, team, agent):
+    conversation = chat(team, team.member, agent)
+    cut = "The reply was cut: the model reached its output limit."
+    Turn.objects.create(
+        conversation=conversation, index=1, user_message="a", status="answered", error_message=cut
+    )
+    html = client_for(team.member).get(url(team, "conversation", pk=conversation.pk)).content
+    assert f"Answered. {cut}" in html.decode()
+
+
 def test_agents_without_code_execution_get_no_sandbox_note(client_for, team):
     plain = make_agent(team, "Chatty", code_execution=False)
     conversation = chat(team, team.member, plain)

@@ -19,8 +19,12 @@ ANTHROPIC_MODELS = ["claude-sonnet-4-5", "claude-haiku-4-5"]
 class FakeProvider:
     """``key=None`` accepts any request, like an Ollama server without authentication."""
 
-    def __init__(self, key: str | None, slow_seconds: float = 0.0) -> None:
+    def __init__(
+        self, key: str | None, slow_seconds: float = 0.0, models: tuple[str, ...] = ()
+    ) -> None:
+        """``models``: the OpenAI model ids listed, instead of OPENAI_MODELS."""
         self.key = key
+        self.models = models or OPENAI_MODELS
         self.slow_seconds = slow_seconds
         self.requests: list[dict[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -56,7 +60,7 @@ class FakeProvider:
                 if self.path != "/v1/models":
                     self._send(404, b"404 page not found", "text/plain")
                 elif provider.key is None or self._key() == provider.key:
-                    self._json(200, _models(anthropic))
+                    self._json(200, _models(anthropic, provider.models))
                 else:
                     self._json(401, _auth_error(anthropic, self._key()))
 
@@ -78,7 +82,7 @@ class FakeProvider:
         return Handler
 
 
-def _models(anthropic: bool) -> dict:
+def _models(anthropic: bool, openai_models: tuple[str, ...]) -> dict:
     if anthropic:
         data = [
             {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
@@ -86,7 +90,7 @@ def _models(anthropic: bool) -> dict:
         ]
         first, last = ANTHROPIC_MODELS[0], ANTHROPIC_MODELS[-1]
         return {"data": data, "has_more": False, "first_id": first, "last_id": last}
-    data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in OPENAI_MODELS]
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in openai_models]
     return {"object": "list", "data": data}
 
 

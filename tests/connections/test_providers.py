@@ -133,3 +133,11 @@ def test_it_puts_other_provider_errors_in_plain_words(status, body, expected):
     response = httpx2.Response(status, request=request)
     error = openai.APIStatusError("raw", response=response, body=body)
     assert expected in providers.describe_error(error, where="http://llm.test/v1")
+
+
+def test_one_listed_model_is_counted_in_the_singular(team, fake_provider, settings):
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    server = fake_provider(None, models=("smollm2",))
+    connection = _connection(team, "openai", "", f"{server.url}/v1")
+    result = services.connection_check(connection=connection)
+    assert result.message == "Connected: the provider lists 1 model."
