@@ -1,0 +1,385 @@
+"""The production stack, run for real (`make stack-check`, through scripts/stack_check.sh).
+
+Builds the images (manage.py build_stack_images), brings platform/compose.yaml up as a
+project of its own (PostgreSQL, Redis, migrate, two web replicas behind nginx with a
+throw-away certificate, two Celery workers, the egress proxy; sandboxes on this host's
+engine through compose.docker-socket.yaml), seeds the demo in a web container, then acts as
+browsers do through nginx: logs in, opens Direct-mode conversations, runs code over
+websockets (one conversation a web replica), and as finance downloads the charges CSV, in
+which each turn must be charged exactly once. It always tears the project down, then checks
+that none of its containers, networks, volumes or sandboxes is left. Exit status 0 when all
+of it holds; the figures go to stdout as JSON.
+"""
+
+import asyncio
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+import urllib3
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+PLATFORM = ROOT / "platform"
+HEALTH_SECONDS = 300
+TURN_SECONDS = 180
+CHARGE_SECONDS = 90
+CONVERSATIONS = 2
+PASSWORD = secrets.token_urlsafe(12)
+# The code each turn runs; its output must come back whole and in order.
+LINES = 20
+CODE = (
+    f"import time\nfor i in range({LINES}):\n"
+    "    print('line', i, flush=True)\n    time.sleep(0.05)\n"
+)
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def say(text: str) -> None:
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Stack:
+    """One compose project of platform/compose.yaml, with its own files and names."""
+
+    def __init__(self, workdir: Path, images: dict[str, str]) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.project = f"turnbox-stackcheck-{suffix}"
+        self.egress = f"{self.project}-egress"
+        self.port = free_port()
+        self.workdir = workdir
+        self.seen_hosts: set[str] = set()
+        self.env = {**os.environ, **images, **self._compose_vars(workdir)}
+        self.env.pop("DOCKER_HOST", None)
+        self._write_app_env(workdir / "app.env")
+        _write_certificate(workdir / "tls")
+
+    def _compose_vars(self, workdir: Path) -> dict[str, str]:
+        return {
+            "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+            "TURNBOX_ENV_FILE": str(workdir / "app.env"),
+            "TURNBOX_TLS_DIR": str(workdir / "tls"),
+            "TURNBOX_HTTPS_PORT": str(self.port),
+            "TURNBOX_HTTP_PORT": str(free_port()),
+            "TURNBOX_DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+        }
+
+    def _write_app_env(self, path: Path) -> None:
+        from cryptography.fernet import Fernet
+
+        lines = {
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "TURNBOX_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CSRF_TRUSTED_ORIGINS": f"https://127.0.0.1:{self.port}",
+            "TURNBOX_DEMO_PASSWORD": PASSWORD,
+            # A proxy and subnets of its own: the host may run Turnbox's own already.
+            "TURNBOX_EGRESS_PROXY": self.egress,
+            "TURNBOX_EGRESS_SUBNETS": "10.239.0.0/16",
+        }
+        path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
+
+    def compose(self, *args: str, check: bool = True, capture: bool = False) -> str:
+        command = [*compose_command(), "-p", self.project, "-f", str(PLATFORM / "compose.yaml")]
+        command += ["-f", str(PLATFORM / "compose.docker-socket.yaml"), *args]
+        done = subprocess.run(  # noqa: S603
+            command, cwd=PLATFORM, env=self.env, text=True, check=False,
+            stdout=subprocess.PIPE if capture else sys.stderr, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        if check and done.returncode:
+            tail = (done.stdout or "")[-3000:]
+            raise CheckFailed(f"{' '.join(args[:2])} failed (exit {done.returncode}) {tail}")
+        return done.stdout or ""
+
+    def up(self) -> None:
+        say(f"Starting the stack {self.project} (two web, two workers), nginx on {self.port}")
+        self.compose("up", "-d", "--no-build", "--scale", "web=2", "--scale", "worker=2")
+
+    def containers(self) -> list[dict]:
+        ids = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}")
+        if not ids.split():
+            return []
+        return json.loads(docker("inspect", *ids.split()))
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + HEALTH_SECONDS
+        while time.monotonic() < deadline:
+            states = {c["Name"].lstrip("/"): _state(c) for c in self.containers()}
+            self.seen_hosts |= {c["Config"]["Hostname"] for c in self.containers()}
+            settled = all(s in ("healthy", "running", "exited 0") for s in states.values())
+            if states and settled and _answers(f"https://127.0.0.1:{self.port}/login/"):
+                return
+            if failed := {
+                n: s for n, s in states.items() if s.startswith("exited") and s != "exited 0"
+            }:
+                raise CheckFailed(f"Containers stopped: {failed}")
+            time.sleep(2)
+        raise CheckFailed(f"The stack was not healthy within {HEALTH_SECONDS} s: {states}")
+
+    def logs(self) -> None:
+        self.compose("logs", "--no-color", "--tail", "60", check=False)
+
+    def down(self) -> None:
+        say("Tearing the stack down")
+        self.compose("run", "--rm", "--no-deps", "egress", "python", "manage.py",
+                     "egress_proxy", "--stop", check=False)  # fmt: skip
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False)
+
+    def leftovers(self) -> list[str]:
+        label = f"label=com.docker.compose.project={self.project}"
+        found = [f"container {c}" for c in docker("ps", "-aq", "--filter", label).split()]
+        found += [f"network {n}" for n in docker("network", "ls", "-q", "--filter", label).split()]
+        found += [f"volume {v}" for v in docker("volume", "ls", "-q", "--filter", label).split()]
+        names = docker("ps", "-a", "--format", "{{.Names}}").split()
+        found += [f"container {n}" for n in names if n.startswith(self.egress)]
+        networks = docker("network", "ls", "--format", "{{.Name}}").split()
+        found += [f"network {n}" for n in networks if n.startswith(self.egress)]
+        volumes = docker("volume", "ls", "--format", "{{.Name}}").split()
+        found += [f"volume {v}" for v in volumes if v.startswith(self.egress)]
+        return found + [f"sandbox {s}" for s in self.sandboxes()]
+
+    def sandboxes(self) -> list[str]:
+        """Sandbox containers whose owner is a process in one of this stack's containers."""
+        lines = docker("ps", "-a", "--filter", "label=turnbox.sandbox",
+                       "--format", '{{.Names}} {{.Label "turnbox.owner"}}')  # fmt: skip
+        owned = [line.split() for line in lines.splitlines() if len(line.split()) == 2]
+        return [name for name, owner in owned if owner.split("/")[0] in self.seen_hosts]
+
+
+def compose_command() -> list[str]:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return ["docker", "compose"]
+
+
+def docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)  # noqa: S603, S607
+    return done.stdout
+
+
+def _state(container: dict) -> str:
+    state = container["State"]
+    if state["Status"] == "exited":
+        return f"exited {state['ExitCode']}"
+    return state.get("Health", {}).get("Status") or state["Status"]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, verify=False, timeout=5).status_code == 200  # noqa: S501
+    except requests.RequestException:
+        return False
+
+
+def _write_certificate(folder: Path) -> None:
+    """A self-signed certificate for 127.0.0.1, for nginx's TLS."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(san, critical=False).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    folder.mkdir()
+    folder.joinpath("fullchain.pem").write_bytes(
+        certificate.public_bytes(serialization.Encoding.PEM)
+    )
+    folder.joinpath("privkey.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    # nginx's workers read it as their own user.
+    for path in folder.iterdir():
+        path.chmod(0o644)
+
+
+# --- Acting as browsers -------------------------------------------------------------------
+
+
+class Browser:
+    """A logged-in person, through nginx."""
+
+    def __init__(self, base: str, email: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+        self.http.verify = False
+        page = self.http.get(f"{base}/login/", timeout=30)
+        token = _csrf(page.text)
+        answer = self.http.post(
+            f"{base}/login/",
+            data={"username": email, "password": PASSWORD, "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{base}/login/"},
+            timeout=30,
+        )
+        if "sessionid" not in self.http.cookies:
+            raise CheckFailed(f"Logging in as {email} failed ({answer.status_code}).")
+
+    def new_conversation(self, workspace: str, agent_name: str) -> str:
+        page = self.http.get(f"{self.base}/w/{workspace}/playground/", timeout=30).text
+        match = re.search(rf'<option value="(\d+)"[^>]*>{re.escape(agent_name)}', page)
+        if not match:
+            raise CheckFailed(f"No agent {agent_name!r} in the playground of {workspace}.")
+        answer = self.http.post(
+            f"{self.base}/w/{workspace}/playground/new/",
+            data={"agent": match.group(1), "csrfmiddlewaretoken": _csrf(page)},
+            headers={"Referer": f"{self.base}/w/{workspace}/playground/"},
+            timeout=30,
+        )
+        found = re.search(r"/playground/([0-9a-f-]{36})/", answer.url)
+        if not found:
+            raise CheckFailed(f"Creating a conversation ended at {answer.url}.")
+        return found.group(1)
+
+    def cookie(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if not match:
+        raise CheckFailed("The page has no CSRF token.")
+    return match.group(1)
+
+
+async def run_turn(base: str, browser: Browser, workspace: str, conversation: str) -> dict:
+    url = base.replace("https", "wss", 1) + f"/ws/w/{workspace}/conversations/{conversation}/"
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    headers = {"Cookie": browser.cookie()}
+    async with websockets.connect(url, additional_headers=headers, origin=base, ssl=context) as ws:
+        await ws.send(json.dumps({"type": "send", "text": f"```python\n{CODE}```"}))
+        events = []
+        deadline = time.monotonic() + TURN_SECONDS
+        while True:
+            event = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+            events.append(event)
+            if event["type"] == "turn_finished":
+                break
+    return _judge(events)
+
+
+def _judge(events: list[dict]) -> dict:
+    finished = events[-1]
+    if finished["status"] != "answered":
+        raise CheckFailed(f"The turn ended {finished['status']}: {finished.get('message')}")
+    output = "".join(e["text"] for e in events if e["type"] == "stdout")
+    expected = "".join(f"line {i}\n" for i in range(LINES))
+    if output != expected:
+        raise CheckFailed(f"The turn's output was not whole and in order: {output!r}")
+    turns = {e.get("turn") for e in events if "turn" in e}
+    if len(turns) != 1:
+        raise CheckFailed(f"Events of other turns reached this socket: {turns}")
+    return {"turn": turns.pop(), "duration_ms": finished["duration_ms"]}
+
+
+def charges(browser: Browser, workspace: str) -> list[dict]:
+    answer = browser.http.get(
+        f"{browser.base}/w/{workspace}/usage/export.csv", params={"rows": "charges"}, timeout=30
+    )
+    if answer.status_code != 200 or not answer.headers["Content-Type"].startswith("text/csv"):
+        raise CheckFailed(f"The charges CSV answered {answer.status_code}.")
+    return list(csv.DictReader(io.StringIO(answer.text)))
+
+
+def wait_charged(browser: Browser, workspace: str, turns: list[str]) -> list[dict]:
+    """Each turn's session charged exactly once, on the finance report."""
+    deadline = time.monotonic() + CHARGE_SECONDS
+    while True:
+        rows = charges(browser, workspace)
+        turn_column = next((k for k in rows[0] if "turn" in k.lower()), None) if rows else None
+        counts = {t: sum(1 for r in rows if turn_column and r[turn_column] == t) for t in turns}
+        if all(count == 1 for count in counts.values()):
+            return [r for r in rows if r[turn_column] in turns]
+        if any(count > 1 for count in counts.values()) or time.monotonic() > deadline:
+            raise CheckFailed(f"Charges per turn on the CSV: {counts} (want 1 each)")
+        time.sleep(2)
+
+
+def drive(stack: Stack) -> dict:
+    base = f"https://127.0.0.1:{stack.port}"
+    say("Seeding the demo in a web container")
+    stack.compose("exec", "-T", "--index=1", "web", "python", "manage.py", "seed_demo")
+    member = Browser(base, "member@example.com")
+    conversations = [member.new_conversation("demo", "Code runner") for _ in range(CONVERSATIONS)]
+    say(f"Running {CONVERSATIONS} turns through nginx over websockets")
+    started = time.monotonic()
+    results = [asyncio.run(run_turn(base, member, "demo", c)) for c in conversations]
+    turns_seconds = time.monotonic() - started
+    finance = Browser(base, "finance@example.com")
+    rows = wait_charged(finance, "demo", [r["turn"] for r in results])
+    stack.seen_hosts |= {c["Config"]["Hostname"] for c in stack.containers()}
+    return {"turns": results, "turns_seconds": round(turns_seconds, 1), "charges": rows}
+
+
+def main() -> int:
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    started = time.monotonic()
+    say("Building the stack's images")
+    built = subprocess.run(
+        [sys.executable, "manage.py", "build_stack_images", "--tag", "turnbox:stack-check"],
+        cwd=ROOT, capture_output=False, stdout=subprocess.PIPE, text=True, check=True,
+    )  # fmt: skip
+    images = dict(line.split("=", 1) for line in built.stdout.split())
+    report: dict = {"images": images}
+    workdir = Path(tempfile.mkdtemp(prefix="turnbox-stack-check-"))
+    stack = Stack(workdir, images)
+    status = 1
+    try:
+        stack.up()
+        stack.wait_healthy()
+        report["up_seconds"] = round(time.monotonic() - started, 1)
+        report |= drive(stack)
+        status = 0
+    except (CheckFailed, subprocess.CalledProcessError, TimeoutError, OSError) as error:
+        report["failure"] = str(error)
+        stack.logs()
+    finally:
+        stack.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if leftovers := stack.leftovers():
+        report["leftovers"] = leftovers
+        status = 1
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["passed"] = status == 0
+    print(json.dumps(report, indent=2))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

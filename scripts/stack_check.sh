@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make stack-check`: the production stack of platform/compose.yaml, built and run for real
+# on this machine, driven through nginx, then torn down (scripts/stack_check.py says what
+# it checks). Installs what it needs as root: a Docker engine (scripts/docker.sh) and
+# Debian's docker-compose when neither it nor the compose plugin is there.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/docker.sh"
+
+ensure_venv requirements.lock
+ensure_docker
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
+  apt_install docker-compose \
+    || die "stack-check needs Docker Compose: install the compose plugin or Debian's docker-compose."
+fi
+# The workers' sandboxes run on this engine: its sandbox image must be there.
+say "Sandbox image"
+python manage.py build_sandbox_image >/dev/null
+exec python scripts/stack_check.py "$@"
