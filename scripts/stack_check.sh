@@ -12,7 +12,9 @@ if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null
   apt_install docker-compose \
     || die "stack-check needs Docker Compose: install the compose plugin or Debian's docker-compose."
 fi
-# The workers' sandboxes run on this engine: its sandbox image must be there.
-say "Sandbox image"
+# The workers' sandboxes and the egress proxy run on this engine: their images must be
+# there (built here, where the offline recipe can run; the containers only find them).
+say "Sandbox and egress proxy images"
 python manage.py build_sandbox_image >/dev/null
+python manage.py egress_proxy --build-only >/dev/null
 exec python scripts/stack_check.py "$@"
