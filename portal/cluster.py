@@ -8,6 +8,7 @@ Each process is the leader of its own process group, so that a worker can be kil
 portal/cluster_load.py.
 """
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -185,10 +186,14 @@ class Cluster:
         for process in self.processes:
             self.seen_pids |= process.group_pids()
 
-    def close(self) -> None:
+    def close(self, *, keep_logs: Path | None = None) -> None:
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+        if keep_logs is not None and self.workdir.exists():
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in self.workdir.glob("*.log"):
+                shutil.copy(log, keep_logs / log.name)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -226,5 +231,20 @@ def sandbox_containers_of(pids: set[int]) -> list[str]:
             if name == host and pid.isdigit() and int(pid) in pids:
                 found.append(container.name)
         return found
+    finally:
+        client.close()
+
+
+def remove_containers(names: list[str]) -> None:
+    """Removes sandbox containers and their work volumes (named as the container)."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        for name in names:
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(name, force=True, v=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_volume(name, force=True)
     finally:
         client.close()

@@ -11,11 +11,13 @@ the database recorded (cluster_bench --report).
 import asyncio
 import json
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import websockets
 
 TURN_SECONDS = 240
+CONNECT_ATTEMPTS = 40
 
 
 def printing(lines: int, every: float) -> str:
@@ -50,13 +52,30 @@ class Client:
 
     def __init__(self, target: dict, port: int) -> None:
         self.path, self.cookie, self.port = target["path"], target["cookie"], port
+        self.refused = 0
 
-    def connect(self, port: int | None = None):
+    @asynccontextmanager
+    async def connect(self, port: int | None = None):
+        """A socket, retried as the playground's page retries: a web process refuses
+        connections for a moment after Redis comes back (counted in refused)."""
         url = f"ws://127.0.0.1:{port or self.port}{self.path}"
         origin = f"http://127.0.0.1:{port or self.port}"
-        return websockets.connect(
-            url, additional_headers={"Cookie": self.cookie}, origin=origin, open_timeout=30
-        )
+        headers = {"Cookie": self.cookie}
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                ws = await websockets.connect(
+                    url, additional_headers=headers, origin=origin, open_timeout=30
+                )
+                break
+            except (websockets.InvalidStatus, OSError):
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise
+                self.refused += 1
+                await asyncio.sleep(0.5)
+        try:
+            yield ws
+        finally:
+            await ws.close()
 
 
 async def send_code(ws, code: str) -> None:
@@ -79,7 +98,7 @@ async def follow(ws, seen: Seen, *, first_line: asyncio.Event | None = None) -> 
                 seen.finished_at = time.monotonic()
                 return seen
     except (TimeoutError, websockets.ConnectionClosed) as error:
-        seen.status = seen.status or f"no turn_finished ({type(error).__name__})"
+        seen.status = seen.status or f"no turn_finished ({type(error).__name__}: {error})"
         return seen
 
 

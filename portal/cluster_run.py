@@ -10,31 +10,46 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 
 from config.benchmarks import summary
 from portal import cluster_load
-from portal.cluster import MARKER, REAP_SECONDS, Cluster, ClusterError, sandbox_containers_of
+from portal.cluster import (
+    MARKER,
+    REAP_SECONDS,
+    Cluster,
+    ClusterError,
+    remove_containers,
+    sandbox_containers_of,
+)
 
 LINES, EVERY = 20, 0.05
+QUIET_LINES = 200
 KILLED_TURNS = 4
 # A dead worker's turns: the reaper's interval, a reap, a margin for a loaded machine.
 KILL_BOUND_SECONDS = 3 * REAP_SECONDS + 20
-EXTRA = KILLED_TURNS + 8
+EXTRA = KILLED_TURNS + 9
 
 
-def run(*, postgres_url: str, redis_server: str, conversations: int, progress) -> dict:
+def run(
+    *, postgres_url: str, redis_server: str, conversations: int, progress, logs: Path | None
+) -> dict:
     cluster = Cluster(postgres_url=postgres_url, redis_server=redis_server)
     try:
         cluster.create_database()
         try:
-            return _run(cluster, conversations, progress)
+            report = _run(cluster, conversations, progress)
         finally:
-            cluster.close()
+            cluster.close(keep_logs=logs)
             cluster.drop_database()
     finally:
         cluster.close()
+    # Once every process has stopped: what is left now, nobody will remove but a reaper.
+    report["orphan_containers"] = sandbox_containers_of(cluster.seen_pids)
+    remove_containers(report["orphan_containers"])
+    return report
 
 
 def _run(cluster: Cluster, conversations: int, progress) -> dict:
@@ -51,6 +66,13 @@ def _run(cluster: Cluster, conversations: int, progress) -> dict:
     spare = clients[conversations:]
     report: dict = {"conversations": conversations, "web_processes": 2, "workers": 2}
 
+    progress("one conversation alone: print-to-browser latency through Redis")
+    quiet, _ = _loop(cluster_load.load([spare.pop()], lines=QUIET_LINES, every=0.02))
+    report["quiet"] = {
+        "status": quiet[0].status,
+        "complete": quiet[0].complete(QUIET_LINES),
+        "latency_ms": summary(quiet[0].latencies) if quiet[0].latencies else None,
+    }
     progress(f"{conversations} conversations at once, over both web processes")
     seen, seconds = _loop(cluster_load.load(clients[:conversations], lines=LINES, every=EVERY))
     report["load"] = _load_figures(seen, seconds)
@@ -62,10 +84,15 @@ def _run(cluster: Cluster, conversations: int, progress) -> dict:
     progress("Redis restarted while turns print")
     report["redis_restart"] = _redis_scenario(cluster, [spare.pop() for _ in range(2)])
     progress("a turn after all of it")
-    after, _ = _loop(cluster_load.load([spare.pop()], lines=LINES, every=EVERY))
-    report["after"] = {"status": after[0].status, "complete": after[0].complete(LINES)}
+    last = spare.pop()
+    after, _ = _loop(cluster_load.load([last], lines=LINES, every=EVERY))
+    report["after"] = {
+        "status": after[0].status,
+        "complete": after[0].complete(LINES),
+        "connections_refused_first": last.refused,
+    }
     redis_turns = report["redis_restart"].pop("turns")
-    turns = [s.turn for s in seen] + report["kill"].pop("turns") + [after[0].turn]
+    turns = [s.turn for s in seen + quiet] + report["kill"].pop("turns") + [after[0].turn]
     turns += [*redis_turns, report["stop"]["turn"]]
     time.sleep(2 * REAP_SECONDS)
     found = json.loads(cluster.manage("cluster_bench", "--report", *filter(None, turns)))
@@ -73,7 +100,7 @@ def _run(cluster: Cluster, conversations: int, progress) -> dict:
         found["turns"].get(t, {}).get("stdout_lines") for t in redis_turns
     ]
     cluster.remember_pids()
-    report |= _totals(report, found, sandbox_containers_of(cluster.seen_pids))
+    report |= _totals(report, found)
     return report
 
 
@@ -133,12 +160,13 @@ def _redis_scenario(cluster: Cluster, clients: list) -> dict:
     lines = 32
     return {
         "turns": [s.turn for s in seen],
+        "connections_refused": sum(c.refused for c in clients),
         "statuses": [s.status for s in seen],
         "live_lines_missed": sum(lines - len(set(s.sequence)) for s in seen),
     }
 
 
-def _totals(report: dict, records: dict, orphans: list[str]) -> dict:
+def _totals(report: dict, records: dict) -> dict:
     turns = records["turns"]
     return {
         "recorded": {
@@ -150,7 +178,9 @@ def _totals(report: dict, records: dict, orphans: list[str]) -> dict:
                 t["session_status"] == "closed" and t["charges"] == 0 for t in turns.values()
             ),
         },
-        "orphan_containers": orphans,
+        "messages_of_unanswered": sorted(
+            {f"{t['status']}: {t['message']}" for t in turns.values() if t["status"] != "answered"}
+        ),
         "lost_events": report["load"]["lost_events"],
     }
 

@@ -4,6 +4,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -27,6 +28,7 @@ class Command(BenchCommand):
         parser.add_argument("--conversations", type=positive, default=20)
         parser.add_argument("--postgres", default=os.environ.get("TURNBOX_TEST_POSTGRES_URL"))
         parser.add_argument("--redis-server", default=shutil.which("redis-server"))
+        parser.add_argument("--logs", type=Path, help="Keep the processes' logs in this folder.")
         parser.add_argument("--prepare", type=positive, help="(internal) people to create")
         parser.add_argument("--report", nargs="*", help="(internal) turn ids to report on")
 
@@ -59,4 +61,5 @@ class Command(BenchCommand):
             redis_server=options["redis_server"],
             conversations=options["conversations"],
             progress=self.progress,
+            logs=options["logs"],
         )
