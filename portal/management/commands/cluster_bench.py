@@ -43,10 +43,7 @@ class Command(BenchCommand):
             report = self._bench(options)
         except ClusterError as error:
             raise CommandError(str(error)) from None
-        if options["json"]:
-            self.stdout.write(json.dumps(report, indent=2))
-        else:
-            self.stdout.write(json.dumps(report, indent=2))
+        self.stdout.write(json.dumps(report, indent=2) if options["json"] else table(report))
 
     def _bench(self, options: dict) -> dict:
         if not options["postgres"]:
@@ -63,3 +60,31 @@ class Command(BenchCommand):
             progress=self.progress,
             logs=options["logs"],
         )
+
+
+def table(report: dict) -> str:
+    quiet, load, kill = report["quiet"]["latency_ms"] or {}, report["load"], report["kill"]
+    busy, recorded = load["latency_ms"] or {}, report["recorded"]
+    return "\n".join(
+        [
+            "two Daphne, two Celery workers, Redis, PostgreSQL, this host's Docker engine",
+            f"  one turn alone, print -> browser : p50 {quiet.get('p50')} ms, "
+            f"p95 {quiet.get('p95')} ms",
+            f"  {load['turns']} conversations at once        : "
+            f"{load['turns_per_minute']} turns/min, p50 {busy.get('p50')} ms, "
+            f"p95 {busy.get('p95')} ms",
+            f"  complete and in order           : {load['complete_and_in_order']} of "
+            f"{load['turns']}, lost events {load['lost_events']}, "
+            f"foreign events {load['foreign_events']}",
+            f"  Stop through the other web      : {report['stop']['status']} in "
+            f"{report['stop']['stop_to_finished_ms']} ms",
+            f"  worker killed mid-turn          : {kill['killed_worker_turns']} turns cut, "
+            f"ended in the browser within {kill['bound_seconds']} s: "
+            f"{kill['ended_within_bound']}, later turns answered {kill['later_turns_answered']}",
+            f"  Redis restarted mid-run         : {report['redis_restart']['statuses']}",
+            f"  recorded                        : {recorded['statuses']}, double charges "
+            f"{recorded['double_charges']}, uncharged {recorded['uncharged_sessions']}, "
+            f"open sessions {recorded['open_sessions']}",
+            f"  orphan containers               : {len(report['orphan_containers'])}",
+        ]
+    )
