@@ -109,12 +109,17 @@ def _csrf(page: str) -> str:
     return match.group(1)
 
 
-async def run_turn(base: str, browser: Browser, workspace: str, conversation: str) -> dict:
+async def run_turn(
+    base: str, browser: Browser, workspace: str, conversation: str, *, quiet: float = 0
+) -> dict:
+    """One turn over a websocket through nginx; with quiet, the socket first stays silent
+    that long (longer than the channel layer's blocking pop: it must stay open)."""
     url = base.replace("https", "wss", 1) + f"/ws/w/{workspace}/conversations/{conversation}/"
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     headers = {"Cookie": browser.cookie()}
     async with websockets.connect(url, additional_headers=headers, origin=base, ssl=context) as ws:
+        await asyncio.sleep(quiet)
         await ws.send(json.dumps({"type": "send", "text": f"```python\n{CODE}```"}))
         events = []
         deadline = time.monotonic() + TURN_SECONDS
