@@ -224,12 +224,13 @@ def sandbox_containers_of(pids: set[int]) -> list[str]:
     client = docker.from_env()
     try:
         found = []
-        for container in client.containers.list(all=True, filters={"label": LABEL}):
-            owner = container.labels.get(OWNER_LABEL, "")
+        # Summaries, not one inspect each: containers come and go while this reads.
+        for container in client.api.containers(all=True, filters={"label": LABEL}):
+            owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
             name, _, rest = owner.partition("/")
             pid = rest.partition("/")[0]
             if name == host and pid.isdigit() and int(pid) in pids:
-                found.append(container.name)
+                found.append(container["Names"][0].lstrip("/"))
         return found
     finally:
         client.close()
