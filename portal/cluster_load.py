@@ -158,20 +158,25 @@ async def kill_worker_mid_turn(
     the killed worker must end (any status) within bound_seconds; the others answer."""
     lines, every = 24, 0.5
     events = [asyncio.Event() for _ in clients]
+    # Held here: a turn still waiting when the bound passes keeps what it saw, its id too.
+    seen = [Seen() for _ in clients]
 
-    async def run(client: Client, first: asyncio.Event) -> Seen:
+    async def run(client: Client, first: asyncio.Event, into: Seen) -> Seen:
         async with client.connect() as ws:
             await send_code(ws, printing(lines, every))
-            return await follow(ws, Seen(), first_line=first)
+            return await follow(ws, into, first_line=first)
 
-    tasks = [asyncio.create_task(run(c, e)) for c, e in zip(clients, events, strict=True)]
+    tasks = [
+        asyncio.create_task(run(c, e, s)) for c, e, s in zip(clients, events, seen, strict=True)
+    ]
     await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), TURN_SECONDS)
     killed_at = time.monotonic()
     kill()
-    done, _ = await asyncio.wait(tasks, timeout=bound_seconds + lines * every)
-    seen = [t.result() if t in done else Seen(status="still waiting") for t in tasks]
-    for task in tasks:
-        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=bound_seconds + lines * every)
+    for task, what in zip(tasks, seen, strict=True):
+        if task in pending:
+            what.status = "still waiting"
+            task.cancel()
     return seen, killed_at
 
 

@@ -99,6 +99,9 @@ def _run(cluster: Cluster, conversations: int, progress) -> dict:
     report["redis_restart"]["recorded_lines"] = [
         found["turns"].get(t, {}).get("stdout_lines") for t in redis_turns
     ]
+    report["kill"]["recorded_statuses"] = sorted(
+        found["turns"].get(t, {}).get("status", "?") for t in report["kill"].pop("cut_turns")
+    )
     cluster.remember_pids()
     report |= _totals(report, found)
     return report
@@ -142,6 +145,7 @@ def _kill_scenario(cluster: Cluster, clients: list) -> dict:
     later, _ = _loop(cluster_load.load(clients[:2], lines=LINES, every=EVERY))
     return {
         "turns": [s.turn for s in seen + later],
+        "cut_turns": [s.turn for s in ended],
         "bound_seconds": KILL_BOUND_SECONDS,
         "killed_worker_turns": len(ended),
         "statuses": sorted(s.status for s in seen),
