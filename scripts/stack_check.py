@@ -56,7 +56,8 @@ class Stack:
         self.egress = f"{self.project}-egress"
         self.port = free_port()
         self.workdir = workdir
-        self.seen_hosts: set[str] = set()
+        # Container hostname -> container name: sandboxes name their owner by hostname.
+        self.seen_hosts: dict[str, str] = {}
         self.env = {**os.environ, **images, **self._compose_vars(workdir)}
         self.env.pop("DOCKER_HOST", None)
         self._write_app_env(workdir / "app.env")
@@ -113,7 +114,7 @@ class Stack:
         deadline = time.monotonic() + HEALTH_SECONDS
         while time.monotonic() < deadline:
             states = {c["Name"].lstrip("/"): _state(c) for c in self.containers()}
-            self.seen_hosts |= {c["Config"]["Hostname"] for c in self.containers()}
+            self.remember_hosts()
             settled = all(s in ("healthy", "running", "exited 0") for s in states.values())
             if states and settled and _answers(f"https://127.0.0.1:{self.port}/login/"):
                 return
@@ -133,13 +134,13 @@ class Stack:
         self.compose("stop", "egress", check=False)
         self.compose("run", "--rm", "--no-deps", "egress", "python", "manage.py",
                      "egress_proxy", "--stop", check=False)  # fmt: skip
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "30", check=False)
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "90", check=False)
 
     def remove_sandboxes(self) -> list[str]:
         """Sandboxes the stack's processes left behind: what the reaper of another host
         would remove only once they are old. Removed, and reported as a failure."""
         names = self.sandboxes()
-        for name in names:
+        for name in (label.split()[0] for label in names):
             subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)  # noqa: S603, S607
             subprocess.run(["docker", "volume", "rm", name], capture_output=True, check=False)  # noqa: S603, S607
         return names
@@ -162,7 +163,15 @@ class Stack:
         lines = docker("ps", "-a", "--filter", "label=turnbox.sandbox",
                        "--format", '{{.Names}} {{.Label "turnbox.owner"}}')  # fmt: skip
         owned = [line.split() for line in lines.splitlines() if len(line.split()) == 2]
-        return [name for name, owner in owned if owner.split("/")[0] in self.seen_hosts]
+        return [
+            f"{name} (of {self.seen_hosts[owner.split('/')[0]]})"
+            for name, owner in owned
+            if owner.split("/")[0] in self.seen_hosts
+        ]
+
+    def remember_hosts(self) -> None:
+        for container in self.containers():
+            self.seen_hosts[container["Config"]["Hostname"]] = container["Name"].lstrip("/")
 
 
 def compose_command() -> list[str]:
@@ -207,7 +216,7 @@ def drive(stack: Stack) -> dict:
     turns_seconds = time.monotonic() - started
     finance = Browser(base, "finance@example.com", PASSWORD)
     rows = wait_charged(finance, "demo", [r["turn"] for r in results])
-    stack.seen_hosts |= {c["Config"]["Hostname"] for c in stack.containers()}
+    stack.remember_hosts()
     return {"turns": results, "turns_seconds": round(turns_seconds, 1), "charges": rows}
 
 
