@@ -5,13 +5,11 @@
 # Debian's docker-compose when neither it nor the compose plugin is there.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/docker.sh"
+source "$(dirname "$0")/compose.sh"
 
 ensure_venv requirements.lock
 ensure_docker
-if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
-  apt_install docker-compose \
-    || die "stack-check needs Docker Compose: install the compose plugin or Debian's docker-compose."
-fi
+ensure_compose
 # The workers' sandboxes and the egress proxy run on this engine: their images must be
 # there (built here, where the offline recipe can run; the containers only find them).
 say "Sandbox and egress proxy images"
