@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,3 +22,12 @@ def start_sandbox_pool(**_) -> None:
     from sandbox import pool  # Django is set up only once the worker runs
 
     pool.start()
+
+
+@worker_process_shutdown.connect
+def drain_sandbox_pool(**_) -> None:
+    # A pool child leaves through os._exit, which skips the pool's atexit hook: without
+    # this, every worker stop or restart left its warm sandboxes to the reaper.
+    from sandbox import pool
+
+    pool.shutdown()

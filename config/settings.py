@@ -263,7 +263,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A socket waits on Redis with a blocking pop of 5 s; redis-py's default read
+            # timeout is 5 s too, so a quiet socket raced it and was closed (1011). 15 s
+            # gives the pop's answer time to arrive.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:
