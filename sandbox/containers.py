@@ -7,9 +7,7 @@ while the root file system stays read-only, under runc and gVisor alike.
 
 import contextlib
 import logging
-import os
 import queue
-import socket
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -25,6 +23,7 @@ from sandbox.channel import BridgeChannel, ChannelClosed
 from sandbox.egress import links
 from sandbox.egress.errors import EgressUnavailable
 from sandbox.image import configured_image
+from sandbox.owners import owner_alive, owner_id  # noqa: F401 (the engine imports them from here)
 
 logger = logging.getLogger(__name__)
 
@@ -180,30 +179,6 @@ class Spec:
 def docker_client() -> docker.DockerClient:
     # One client per process: it holds a connection pool that many sessions share.
     return docker.from_env(timeout=60, max_pool_size=64)
-
-
-def _start_ticks(pid: int) -> str:
-    """The process's start time in clock ticks, so a reused pid is not taken for it."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "0"
-
-
-@cache
-def owner_id() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}/{pid}/{_start_ticks(pid)}"
-
-
-def owner_alive(owner: str) -> bool | None:
-    """True or False for owners on this host; None when the owner lives elsewhere."""
-    host, _, rest = owner.partition("/")
-    if host != socket.gethostname():
-        return None
-    pid, _, ticks = rest.partition("/")
-    return pid.isdigit() and _start_ticks(int(pid)) == ticks
 
 
 class Sandbox:

@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from sandbox.containers import owner_alive
 from sandbox.egress.attempts import Attempt
 from sandbox.models import Execution, NetworkAttempt, SandboxPolicy, SandboxSession
 from sandbox.network import Mode, NetworkPolicy, preset_domains
+from sandbox.owners import owner_alive
 from workspaces.models import User, Workspace
 
 # Output kept in the database per execution and stream; the full stream went to the caller.

@@ -12,8 +12,8 @@ from django.utils import timezone
 from agents import selectors
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
 from agents.titles import title_from_message
-from sandbox.containers import owner_alive, owner_id
 from sandbox.models import SandboxSession
+from sandbox.owners import owner_alive, owner_id
 from workspaces.models import User, Workspace
 
 MAX_MESSAGE_CHARS = 100_000

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from agents.models import Agent, Conversation, ToolCall, Turn
 from agents.services import turns as services
-from sandbox.containers import owner_id
+from sandbox.owners import owner_id
 from sandbox.reaper import reap
 from tests.conftest import postgres_only, run_at_once
 
