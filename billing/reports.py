@@ -132,18 +132,20 @@ def usage_query_parse(
 
 
 def usage_entries(*, workspace: Workspace, period: Period) -> QuerySet[LedgerEntry]:
-    """The period's usage entries; ``skill_test`` marks a skill's test runs (no agent)."""
     return LedgerEntry.objects.filter(
         workspace=workspace,
         kind=LedgerEntry.Kind.USAGE,
         created_at__gte=period.start,
         created_at__lt=period.end,
-    ).annotate(
-        skill_test=Case(
-            When(agent_id=None, session__purpose=SKILL_TEST_PURPOSE, then=Value(True)),
-            default=Value(False),
-        )
     )
+
+
+# Marks a skill's test runs among the entries without an agent; annotated only where
+# rows are named by agent (it joins the sessions).
+SKILL_TEST = Case(
+    When(agent_id=None, session__purpose=SKILL_TEST_PURPOSE, then=Value(True)),
+    default=Value(False),
+)
 
 
 # How each grouping names its rows: (key expression, label fields).
@@ -177,21 +179,29 @@ def _conversation_label(pk, agent: str) -> str:
 def usage_rows(*, workspace: Workspace, query: UsageQuery) -> Iterator[UsageRow]:
     """The report's rows, aggregated by the database and streamed in order (a CSV of a
     long period never holds them all in memory)."""
+    entries = usage_entries(workspace=workspace, period=query.period)
     grouped = (
-        usage_entries(workspace=workspace, period=query.period)
-        .annotate(group_key=_GROUP_KEYS[query.group])
-        .values("group_key", *_GROUP_LABELS[query.group])
+        grouped_by(entries, query.group)
         .annotate(amount=Sum("amount"), active=Coalesce(Sum("active_ms"), 0), sessions=Count("id"))
         .order_by(*_row_order(query.group))
     )
     for values in grouped.iterator(chunk_size=500):
         yield UsageRow(
             key="" if values["group_key"] is None else str(values["group_key"]),
-            label=_row_label(query.group, values),
+            label=row_label(query.group, values),
             credits=-(values["amount"] or ZERO),
             active_ms=values["active"],
             sessions=values["sessions"],
         )
+
+
+def grouped_by(entries: QuerySet[LedgerEntry], group: str, *also: str) -> QuerySet:
+    """``entries`` as values grouped by ``group`` (and the fields ``also`` names), with what
+    row_label needs to name each group."""
+    extra = {"skill_test": SKILL_TEST} if group == "agent" else {}
+    return entries.annotate(group_key=_GROUP_KEYS[group], **extra).values(
+        *also, "group_key", *_GROUP_LABELS[group]
+    )
 
 
 def _row_order(group: str) -> tuple[str, ...]:
@@ -199,7 +209,8 @@ def _row_order(group: str) -> tuple[str, ...]:
     return ("group_key",) if group == "day" else ("amount", "group_key")
 
 
-def _row_label(group: str, values: dict) -> str:
+def row_label(group: str, values: dict) -> str:
+    """A row's name from its grouped values (``group_key`` and the group's label fields)."""
     if group == "agent":
         return agent_row_label(values["group_key"], values["agent__name"], values["skill_test"])
     if values["group_key"] is None:

