@@ -109,6 +109,16 @@ class Turn(models.Model):
         INTERRUPTED = "interrupted", "Stopped: the server shut down"
         ERROR = "error", "Failed"
 
+    class State(models.TextChoices):
+        """How the turn ended as a person reads it at a glance (agents.turn_states):
+        the same words in the transcript, the conversation list and the usage pages."""
+
+        ANSWERED = "answered", "Answered"
+        FAILED = "failed", "Failed"
+        TIMED_OUT = "timed_out", "Timed out"
+        STOPPED = "stopped", "Stopped"
+        OUT_OF_CREDITS = "out_of_credits", "Out of credits"
+
     FINISHED = (
         Status.ANSWERED,
         Status.STEP_LIMIT,
@@ -127,6 +137,8 @@ class Turn(models.Model):
     # running the turn watches it, so a Celery worker stops a turn a browser asked to stop.
     stop_requested = models.CharField(max_length=16, choices=Status.choices, blank=True)
     error_message = models.TextField(blank=True)
+    # Set once, when the turn ends; empty while it is queued or running.
+    state = models.CharField(max_length=16, choices=State.choices, blank=True)
     sandbox_session = models.ForeignKey(
         SandboxSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="turns"
     )

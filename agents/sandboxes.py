@@ -16,7 +16,7 @@ from agents.models import Turn
 from agents.selectors import agent_network_policy
 from agents.services import turns as services
 from agents.tools.types import Emit, ToolOutcome, ToolRun, refused
-from billing.metering import Meter, OutOfCredit, budget_alerts, session_gate
+from billing.metering import Meter, OutOfCredit, budget_alerts, credit_used_up, session_gate
 from connections.selectors import workspace_has_active_pixelml
 from sandbox.aio import AsyncSession, open_session_async
 from sandbox.models import Execution
@@ -101,13 +101,22 @@ class TurnSandbox:
             await db(self._credit_gate)()
             session = await self.session()
         except OutOfCredit as error:
+            self._credit_ran_out(str(error))
             # Said as it is: the model passes it on to the person.
             return await _notice_refusal(str(error), emit, log)
         except Exception as error:
             return await _notice_refusal(f"The sandbox could not start: {error}", emit, log)
         outcome = await work(session)
+        if why := session.session.out_of_credit:
+            self._credit_ran_out(why)
         await self._budget_alerts(emit, log)
         return outcome
+
+    def _credit_ran_out(self, why: str) -> None:
+        # The hint the turn's ending is recorded with (agents.turn_states): whatever
+        # the model says next, the turn is out of credits.
+        if credit_used_up(why):
+            self.turn.state = Turn.State.OUT_OF_CREDITS
 
     async def last_execution_id(self) -> int | None:
         """The session's latest execution: the one the call just ran."""

@@ -3,7 +3,7 @@ section below."""
 
 from dataclasses import dataclass
 
-from django.db.models import Exists, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -185,7 +185,27 @@ def conversations_of_user(
     if search := search.strip():
         found = found.filter(Q(title__icontains=search) | Q(turns__user_message__icontains=search))
     ids = found.values("pk")
-    return Conversation.objects.filter(pk__in=ids).select_related("agent")
+    last = Turn.objects.filter(conversation=OuterRef("pk")).order_by("-index")
+    return (
+        Conversation.objects.filter(pk__in=ids)
+        .select_related("agent")
+        .annotate(
+            last_status=Subquery(last.values("status")[:1]),
+            last_state=Subquery(last.values("state")[:1]),
+        )
+    )
+
+
+RUNNING_LABEL = "Running"
+
+
+def conversation_state_label(conversation: Conversation) -> str:
+    """What the list says of a conversation's last turn: its state, or that it runs."""
+    status = getattr(conversation, "last_status", None)
+    if status in (Turn.Status.QUEUED, Turn.Status.RUNNING):
+        return RUNNING_LABEL
+    state = getattr(conversation, "last_state", "")
+    return Turn.State(state).label if state else ""
 
 
 def conversation_get(*, workspace: Workspace, user: User, pk) -> Conversation:

@@ -51,6 +51,7 @@ async def watch_stop(ctx, work: asyncio.Future) -> None:
             wakeup.clear()
             if loop.time() >= deadline:
                 ctx.ending = Turn.Status.ERROR, _time_limit_message()
+                turn.state = Turn.State.TIMED_OUT  # the hint its ending is recorded with
                 work.cancel()
                 return
             requested, allowed = await db(_stop_check)(turn.pk)

@@ -33,6 +33,7 @@ from agents.tools import registry
 from agents.tools.skills import skills_note
 from agents.tools.types import ToolCallRequest
 from agents.transcript import system_prompt, transcript_for
+from agents.turn_states import status_text
 from agents.turn_stop import stop_reason, watch_stop
 from agents.turn_stop import turn_wake as turn_wake  # the runner wakes turns through here
 from agents.turn_tools import emit_usage, run_tools, skip_calls
@@ -82,7 +83,11 @@ async def turn_execute(turn_id, *, publisher: Publisher) -> str:
         await _announce_end(turn, publisher)
         return turn.status
     status, message = await _run(turn, publisher)
-    finished = await db(services.turn_finish)(turn=turn, status=status, message=message)
+    # What the run learnt of its state (the credit ran out, the time limit) was noted
+    # on this object by the sandbox holder and the stop watcher.
+    finished = await db(services.turn_finish)(
+        turn=turn, status=status, message=message, hint=turn.state
+    )
     await _announce_end(finished, publisher)
     return finished.status
 
@@ -147,6 +152,8 @@ def _finished_event(turn: Turn) -> dict:
         "type": "turn_finished",
         "turn": str(turn.pk),
         "status": turn.status,
+        "state": turn.state,
+        "status_text": status_text(turn),
         "message": turn.error_message,
         "duration_ms": turn.duration_ms or 0,
     }

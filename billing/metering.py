@@ -53,6 +53,12 @@ class OutOfCredit(SandboxUnavailable):
     """A metered session may not open, or go on: no credit left, or a budget used up."""
 
 
+def credit_used_up(why: str) -> bool:
+    """Whether a refusal or a stop (``why``, as OutOfCredit or a session's stop says
+    it) is for credit or a budget used up, not for code execution being switched off."""
+    return why[:1].upper() + why[1:] not in (NO_PIXELML, KEY_REVOKED, CONNECTION_GONE)
+
+
 @dataclass(frozen=True)
 class Allowance:
     credits: Decimal

@@ -20,6 +20,8 @@ MAX_BLOCKED_CHARS = 300
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 RUNNING, INTERRUPTED, KILLED = "running", "interrupted", "killed"
+# True of the session: callers that know it is about to end leave it out.
+VARIABLES_KEPT = "Variables were kept."
 
 
 def _clean_data(data) -> dict[str, str] | None:
@@ -145,9 +147,7 @@ class Outcome:
                 "files were kept."
             )
         else:
-            self.message = (
-                f"The code was stopped after {limit}, the time limit. Variables were kept."
-            )
+            self.message = f"The code was stopped after {limit}, the time limit. {VARIABLES_KEPT}"
 
     def _killed(self, reason, code) -> None:
         self.status = Execution.Status.KILLED

@@ -12,6 +12,7 @@ from django.utils import timezone
 from agents import selectors
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
 from agents.titles import title_from_message
+from agents.turn_states import last_step_status, state_of
 from sandbox.models import SandboxSession
 from sandbox.owners import owner_alive, owner_id
 from workspaces.models import User, Workspace
@@ -123,7 +124,10 @@ def turn_start(*, turn: Turn) -> bool:
         )
     ).update(status=Turn.Status.RUNNING, started_at=now, runner=owner_id())
     if not started:
-        queued.update(status=Turn.Status.ERROR, error_message=ACCESS_LOST, ended_at=now)
+        queued.update(
+            status=Turn.Status.ERROR, state=Turn.State.FAILED, error_message=ACCESS_LOST,
+            ended_at=now,
+        )  # fmt: skip
         return False
     turn.status, turn.started_at = Turn.Status.RUNNING, now
     return True
@@ -148,12 +152,14 @@ def turn_add_usage(*, turn: Turn, input_tokens: int, output_tokens: int, steps: 
 
 
 @transaction.atomic
-def turn_finish(*, turn: Turn, status: str, message: str = "") -> Turn:
-    """Ends a turn once: a turn already finished keeps its first ending."""
+def turn_finish(*, turn: Turn, status: str, message: str = "", hint: str = "") -> Turn:
+    """Ends a turn once: a turn already finished keeps its first ending. Its state is
+    decided here (agents.turn_states); ``hint`` is a state its runner learnt itself."""
     now = timezone.now()
+    state = state_of(status=status, last_step=last_step_status(turn), hint=hint)
     ended = Turn.objects.filter(
         pk=turn.pk, status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]
-    ).update(status=status, error_message=message, ended_at=now)
+    ).update(status=status, state=state, error_message=message, ended_at=now)
     if ended:
         # Calls cut off with their process (a crash) must not look like they still run.
         ToolCall.objects.filter(turn=turn, status=ToolCall.Status.RUNNING).update(
@@ -168,7 +174,7 @@ def turn_finish(*, turn: Turn, status: str, message: str = "") -> Turn:
 def turn_request_stop(*, turn: Turn, why: str = Turn.Status.CANCELLED) -> bool:
     """Asks whoever runs the turn to stop it; a queued turn ends at once."""
     Turn.objects.filter(pk=turn.pk, status=Turn.Status.QUEUED).update(
-        status=why, stop_requested=why, ended_at=timezone.now()
+        status=why, state=state_of(status=why), stop_requested=why, ended_at=timezone.now()
     )
     return bool(
         Turn.objects.filter(pk=turn.pk, status=Turn.Status.RUNNING, stop_requested="").update(
@@ -189,8 +195,8 @@ def turns_stop_for_pixelml(*, workspace_ids: list[int], why: str) -> int:
         stop_requested="",
     )
     queued = turns.filter(status=Turn.Status.QUEUED).update(
-        status=Turn.Status.ERROR, stop_requested=Turn.Status.ERROR, error_message=why,
-        ended_at=timezone.now(),
+        status=Turn.Status.ERROR, state=Turn.State.FAILED, stop_requested=Turn.Status.ERROR,
+        error_message=why, ended_at=timezone.now(),
     )  # fmt: skip
     running = turns.filter(status=Turn.Status.RUNNING).update(
         stop_requested=Turn.Status.ERROR, error_message=why

@@ -14,6 +14,7 @@ from drive import rules
 from drive.images import SAVED_IMAGE_TYPES, drive_image_save
 from drive.services import DriveError
 from sandbox.aio import AsyncSession, own_connections
+from sandbox.outcome import VARIABLES_KEPT
 
 MAX_SAVED_IMAGES = 20  # per call: a runaway loop of plt.show() must not fill the Drive
 
@@ -49,7 +50,10 @@ async def _finish(outcome: ToolOutcome, summary, kind: str, run: ToolRun) -> Too
     network_off = run.sandbox.network_off
     status = summary.status
     outcome.status = status.get("status", "error")
-    outcome.message = status.get("message", "")
+    # The model is told the variables were kept (the result below): it may run more
+    # code in this sandbox. The person's cell is read when the turn, and its sandbox,
+    # may be over: it says what happened and nothing that may no longer be true.
+    outcome.message = status.get("message", "").replace(VARIABLES_KEPT, "").strip()
     outcome.duration_ms = status.get("duration_ms")
     outcome.result = results.execution_result(summary, kind=kind, network_off=network_off)
     if notice := results.network_off_notice(summary, network_off=network_off):

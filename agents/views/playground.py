@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from agents import selectors as selectors
+from agents import turn_states
 from agents.models import Conversation, ToolCall, Turn
 from agents.services import turns as services
 from agents.tools.output import IMAGE_MIMES
@@ -25,14 +26,6 @@ from workspaces.models import Role
 
 playground_view = workspace_view(roles=selectors.PLAYGROUND_ROLES)
 
-# How a finished turn that did not answer is shown; the page's JS gets the same words.
-TURN_STATUS_TEXT = {
-    Turn.Status.STEP_LIMIT: "Stopped at the step limit",
-    Turn.Status.CANCELLED: "Stopped by you",
-    Turn.Status.DISCONNECTED: "Stopped: the browser went away",
-    Turn.Status.INTERRUPTED: "Stopped: the server shut down",
-    Turn.Status.ERROR: "Failed",
-}
 TOOL_BAD_STATUSES = ("error", "timeout", "killed", "cancelled")
 
 
@@ -115,8 +108,10 @@ def _sidebar_context(
         selected_agent = int(wanted) if wanted.isdigit() else None
     search = request.GET.get("q", "")[:200]
     return {
-        "conversations": selectors.conversations_of_user(
-            workspace=request.workspace, user=request.user, search=search, keep=current
+        "conversations": _with_states(
+            selectors.conversations_of_user(
+                workspace=request.workspace, user=request.user, search=search, keep=current
+            )
         ),
         "search": search,
         "agents": agents,
@@ -127,6 +122,13 @@ def _sidebar_context(
     }
 
 
+def _with_states(conversations) -> list[Conversation]:
+    listed = list(conversations)
+    for conversation in listed:
+        conversation.state_label = selectors.conversation_state_label(conversation)
+    return listed
+
+
 def _page_state(request: HttpRequest, chat: Conversation, running: Turn | None) -> dict:
     state = {
         "conversation": str(chat.pk),
@@ -135,8 +137,9 @@ def _page_state(request: HttpRequest, chat: Conversation, running: Turn | None) 
         "running_seconds": 0,
         # Each turn's sandbox starts empty: said at every turn of agents that run code.
         "sandbox_note": chat.agent.code_execution,
-        "status_text": {str(k): v for k, v in TURN_STATUS_TEXT.items()},
         "max_message_chars": services.MAX_MESSAGE_CHARS,
+        # The conversation list says its last turn's state as the transcript does.
+        "state_labels": {**dict(Turn.State.choices), "running": selectors.RUNNING_LABEL},
     }
     if running and running.started_at:
         elapsed = timezone.now() - running.started_at
@@ -152,7 +155,8 @@ def _turn_view(turn: Turn) -> dict:
         "turn": turn,
         "cells": _cells(turn),
         "finished": turn.is_finished,
-        "status_text": _turn_status_text(turn),
+        "bad": turn_states.is_bad(turn),
+        "status_text": turn_states.status_text(turn),
     }
 
 
@@ -233,23 +237,8 @@ def image_data_url(mime: str, data) -> str:
     return f"data:{mime};base64,{data}"
 
 
-def format_duration(ms: int | None) -> str:
-    return "" if ms is None else f"{ms / 1000:.1f} s"
-
-
 def _tool_status_text(call: ToolCall) -> str:
     if call.status == ToolCall.Status.RUNNING:
         return "running…"
-    duration = format_duration(call.duration_ms)
+    duration = turn_states.format_duration(call.duration_ms)
     return f"{call.status} · {duration}" if duration else call.status
-
-
-def _turn_status_text(turn: Turn) -> str:
-    if not turn.is_finished:
-        return ""
-    if turn.status == Turn.Status.ANSWERED:
-        duration = format_duration(turn.duration_ms)
-        text = f"Answered in {duration}" if duration else "Answered"
-        return f"{text}. {turn.error_message}" if turn.error_message else text
-    text = TURN_STATUS_TEXT.get(turn.status, turn.get_status_display())
-    return f"{text}: {turn.error_message}" if turn.error_message else text

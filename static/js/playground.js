@@ -274,18 +274,11 @@
   function finishTurn(turn, event) {
     const line = turn.querySelector(".turn-status");
     line.dataset.status = event.status;
-    let text;
-    if (event.status === "answered") {
-      const duration = formatDuration(event.duration_ms);
-      text = duration ? "Answered in " + duration : "Answered";
-      // A reply cut at the length limit, older turns dropped: said, not hidden.
-      if (event.message) text += ". " + event.message;
-    } else {
-      text = state.status_text[event.status] || event.status;
-      if (event.message) text += ": " + event.message;
-    }
-    line.textContent = text;
-    line.classList.toggle("is-bad", event.status !== "answered");
+    line.dataset.state = event.state || "";
+    // The server words it (agents.turn_states), as a reload shows it.
+    line.textContent = event.status_text || event.status;
+    line.classList.toggle("is-bad", event.state !== "answered");
+    showConversationState(event.state);
     // A call still "running" was cut short by the end of the turn.
     turn.querySelectorAll('.tool-cell[data-status="running"]').forEach((cell) => {
       cell.dataset.status = "cancelled";
@@ -419,6 +412,26 @@
     link.querySelector(".pg-conv-title").textContent = title;
   }
 
+  // The list says the open conversation's last turn state, in the transcript's words.
+  function showConversationState(stateKey) {
+    const link = document.querySelector("[data-testid=conversation-link][aria-current=page]");
+    const label = (state.state_labels || {})[stateKey];
+    if (!link || !label) return;
+    let meta = link.querySelector(".pg-conv-meta");
+    if (!meta) {
+      meta = element("span", "pg-conv-meta");
+      link.append(meta);
+    }
+    let badge = meta.querySelector("[data-testid=conversation-state]");
+    if (!badge) {
+      if (meta.textContent) meta.append(" · ");
+      badge = testid(element("span", "pg-conv-state"), "conversation-state");
+      meta.append(badge);
+    }
+    badge.textContent = label;
+    badge.classList.toggle("is-bad", !["answered", "running"].includes(stateKey));
+  }
+
   function apply(event) {
     if (event.type === "error") {
       if (pending) pending = false;
@@ -432,6 +445,7 @@
     }
     if (event.type === "turn_started") {
       if (event.title) showTitle(String(event.title));
+      showConversationState("running");
       turnFor(event.turn, event.user_message);
       if (pending) {
         pending = false;

@@ -181,6 +181,8 @@ def test_a_stop_request_ends_a_running_loop_and_keeps_its_output(conversation):
         "type": "turn_finished",
         "turn": str(turn.pk),
         "status": "cancelled",
+        "state": "stopped",
+        "status_text": "Stopped by you",
         "message": "",
         "duration_ms": turn.duration_ms,
     }

@@ -52,6 +52,9 @@ def test_a_running_turn_stops_soon_after_its_pixelml_connection_goes(conversatio
     assert took < 2, f"the turn ran on for {took:.1f} s"
     turn.refresh_from_db()
     assert turn.error_message == why and sink.events[-1]["message"] == why
+    # Switched off is not out of credits: the turn failed, in the same words live.
+    assert turn.state == Turn.State.FAILED
+    assert sink.events[-1]["status_text"] == f"Failed: {why}"
     assert turn.tool_calls.get().status == ToolCall.Status.CANCELLED
     assert_sandbox_gone(turn)
     [entry] = LedgerEntry.objects.filter(kind="usage", session_id=turn.sandbox_session_id)

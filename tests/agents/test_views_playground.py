@@ -237,7 +237,7 @@ def test_the_page_embeds_what_the_script_needs(client_for, team, agent):
     assert state["running_turn"] == str(turn.pk)
     assert 6 <= state["running_seconds"] <= 60
     assert state["sandbox_note"] is True
-    assert state["status_text"]["cancelled"] == "Stopped by you"
+    assert state["state_labels"]["timed_out"] == "Timed out"
 
 
 def test_a_quiet_conversation_has_no_running_turn(client_for, team, agent):

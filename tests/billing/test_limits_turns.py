@@ -43,6 +43,9 @@ def test_no_credit_opens_no_sandbox_and_the_tool_result_says_why(broke):
     call = ToolCall.objects.get(turn=turn)
     assert call.status == "error" and "no credits left" in call.result
     assert "did not succeed" in sink.text("text_delta")
+    # Whatever the model answered, the turn reads as out of credits, live and recorded.
+    assert turn.state == Turn.State.OUT_OF_CREDITS
+    assert sink.events[-1]["status_text"].startswith("Out of credits: code could not run;")
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +90,7 @@ def test_running_out_mid_turn_stops_the_code_and_says_so(broke):
     assert "late" not in sink.text()
     assert account_of_workspace(workspace=workspace).balance >= Decimal("-1")
     assert SandboxSession.objects.get(pk=turn.sandbox_session_id).status == "closed"
+    assert turn.state == Turn.State.OUT_OF_CREDITS
 
 
 def test_the_80_percent_alert_shows_in_the_tool_output_once(broke):
