@@ -62,6 +62,8 @@ class Agent(models.Model):
     model_checked_at = models.DateTimeField(null=True, blank=True)
     model_check_ok = models.BooleanField(null=True, blank=True)
     model_check_message = models.CharField(max_length=500, blank=True)
+    # Its table, one {"check", "ok", "detail"} per row (agents.providers.conformance.Row).
+    model_check_rows = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -7,7 +7,8 @@ from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from agents.models import Agent, Conversation, NetworkMode, ToolCall, Turn
+from agents.models import Agent, Conversation, NetworkMode, ToolCall, ToolMode, Turn
+from agents.providers.conformance import Row, uses_native_tool_calls
 from billing.selectors import balance_of_key
 from connections.models import Connection, Kind
 from connections.selectors import active_pixelml_connection, connections_of_workspace
@@ -88,6 +89,51 @@ def agent_checklist(*, agent: Agent) -> list[ChecklistItem]:
         _skills_item(agent),
         _test_conversation_item(agent),
     ]
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    rows: list[Row]
+    # "native tool calls" or "code blocks"; empty when the checks did not tell.
+    uses: str
+    why: str
+
+
+NATIVE, BLOCKS = "native tool calls", "code blocks"
+
+
+def agent_model_check(*, agent: Agent) -> ModelCheck | None:
+    """The table of the agent's last Check model and the way Turnbox will run code with
+    it, following the agent's code mode; None before any check."""
+    if agent.connection is None or not agent.model_check_rows:
+        return None
+    rows = [Row(**row) for row in agent.model_check_rows]
+    uses, why = _way_of_running_code(agent.tool_mode, uses_native_tool_calls(rows))
+    return ModelCheck(rows, uses, why)
+
+
+def _way_of_running_code(tool_mode: str, native: bool | None) -> tuple[str, str]:
+    if tool_mode == ToolMode.CODE_BLOCKS:
+        return BLOCKS, "This agent is set to code blocks: the code blocks the model writes run."
+    if tool_mode == ToolMode.NATIVE:
+        if native is False:
+            return NATIVE, (
+                "This agent is set to native tool calls, but the model made no tool call in "
+                "the check, so it may never run code: automatic or code blocks (Model tab) "
+                "run the code blocks it writes."
+            )
+        return NATIVE, "This agent is set to native tool calls."
+    if native is None:
+        return "", "Automatic: the check did not get far enough to tell which way it goes."
+    if native:
+        return NATIVE, (
+            "This agent's code mode is automatic, and automatic will go with native tool "
+            "calls: the model called the tool in the check."
+        )
+    return BLOCKS, (
+        "This agent's code mode is automatic, and automatic will run the code blocks the "
+        "model writes: the model made no tool call in the check."
+    )
 
 
 def _connection_item(agent: Agent) -> ChecklistItem:

@@ -33,6 +33,8 @@ _ADD = {
 }
 _ASK_ADD = [{"role": "user", "content": "Use the add tool to add 2 and 3."}]
 _CONTEXT_KEYS = ("max_model_len", "context_length", "context_window", "n_ctx", "n_ctx_train")
+# Not asked: Anthropic's Messages API has one way of calling tools.
+ANTHROPIC_MODE_DETAIL = "native tool calls: Anthropic's API always calls tools natively"
 
 
 @dataclass(frozen=True)
@@ -135,14 +137,21 @@ def _models_rows(probe: _Probe, model: str) -> tuple[list[Row], str]:
     except Exception as error:
         message = scrub(describe_error(error, where=probe.where), probe.api_key)
         return [Row("models listed", False, message)], model
+    rows, found = listing_rows(model, ids)
+    context = _context_size(raw, found)
+    rows.append(Row("context size", None, f"{context} tokens" if context else "not advertised"))
+    return rows, found or model
+
+
+def listing_rows(model: str, ids: list[str] | tuple[str, ...]) -> tuple[list[Row], str]:
+    """The "models listed" and "model found" rows of a listing (an Anthropic connection's
+    too), and the id the model is served under ("" when it is not listed)."""
     found, how = model_match(model, ids)
     named = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
     rows = [Row("models listed", bool(ids), named or "none")]
     detail = f"“{model}” {how or 'listed as is'}" if found else f"“{model}” is not listed"
     rows.append(Row("model found", bool(found), detail))
-    context = _context_size(raw, found)
-    rows.append(Row("context size", None, f"{context} tokens" if context else "not advertised"))
-    return rows, found or model
+    return rows, found
 
 
 def _context_size(raw: list[dict], model: str) -> int | None:
@@ -201,6 +210,13 @@ def _mode_row(tool_rows: dict[str, _Answer]) -> Row:
             "runs the code blocks it writes",
         )
     return Row("mode", True, mode)
+
+
+def uses_native_tool_calls(rows: list[Row]) -> bool | None:
+    """What the "mode" row says: True for native tool calls, False for code blocks, None
+    when the checks did not get that far."""
+    mode = next((row for row in rows if row.check == "mode"), None)
+    return None if mode is None else mode.detail.startswith("native tool calls")
 
 
 def table(rows: list[Row]) -> str:

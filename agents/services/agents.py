@@ -1,15 +1,18 @@
 """What changes agents: created, edited, deleted, their model checked. Raise
 ValidationError with plain words, keyed by field where one applies."""
 
+from dataclasses import asdict
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents import selectors
 from agents.models import Agent, NetworkMode
+from agents.providers.conformance import ANTHROPIC_MODE_DETAIL, Row, conformance, listing_rows
 from agents.providers.model_names import model_match
 from connections import crypto
-from connections.models import Connection
+from connections.models import Connection, Kind
 from connections.providers import provider_models
 from connections.selectors import connection_secret, workspace_has_active_pixelml
 from connections.services import UNDECRYPTABLE_KEY
@@ -27,6 +30,8 @@ CODE_EXECUTION_NEEDS_PIXELML = (
 DIRECT_MODE_CHECK = "Direct mode: no model to reach"
 # How many of the provider's models a "not listed" message names.
 _MODELS_NAMED = 8
+# A server's error can be long; the agent page shows the start of it.
+_DETAIL_CHARS = 500
 
 AGENT_FIELDS = frozenset(
     {
@@ -102,6 +107,7 @@ def agent_update(*, agent: Agent, **fields) -> Agent:
     errors = _agent_errors(agent.workspace, values, before=before, pk=agent.pk)
     if (values["connection"], values["model"]) != (before["connection"], before["model"]):
         agent.model_checked_at, agent.model_check_ok, agent.model_check_message = None, None, ""
+        agent.model_check_rows = []
     for field, value in values.items():
         setattr(agent, field, value)
     agent.updated_at = timezone.now()
@@ -120,33 +126,49 @@ def agent_delete(*, agent: Agent) -> None:
 
 def agent_check_model(*, agent: Agent) -> tuple[bool, str]:
     """Asks the provider for its models and whether the agent's model is among them, and
-    records the outcome on the agent. Like connections.services.connection_check, not one
-    transaction: the request can take seconds and would hold the write lock."""
+    records the outcome on the agent with a table of checks: for an OpenAI-compatible
+    server that listed its models, manage.py provider_check's (streaming, usage, tool
+    calls, null content, the mode); for Anthropic, the listing in the same shape. Like
+    connections.services.connection_check, not one transaction: the requests take
+    seconds and would hold the write lock."""
     connection = agent.connection
     if connection is None:
-        ok, message = True, DIRECT_MODE_CHECK
+        ok, message, rows = True, DIRECT_MODE_CHECK, []
     else:
-        ok, message = _check_model(connection, agent.model)
-    _record_model_check(agent, ok, message)
+        ok, message, rows = _check_model(connection, agent.model)
+    _record_model_check(agent, ok, message, rows)
     return ok, message
 
 
-def _check_model(connection: Connection, model: str) -> tuple[bool, str]:
+def _check_model(connection: Connection, model: str) -> tuple[bool, str, list[Row]]:
     try:
         secret = connection_secret(connection=connection)
     except crypto.InvalidToken:
-        return False, UNDECRYPTABLE_KEY
+        return False, UNDECRYPTABLE_KEY, []
     listed = provider_models(
         kind=connection.kind, secret=secret, base_url=connection.effective_base_url
     )
     if not listed.ok:
-        return False, f"“{connection.name}” could not list its models. {listed.message}"
-    found, how = model_match(model, listed.models)
+        # A server that cannot list its models would fail (or time out) every other check.
+        message = f"“{connection.name}” could not list its models. {listed.message}"
+        return False, message, [Row("models listed", False, listed.message)]
+    ok, message = _listing_outcome(connection, model, listed.models)
+    if connection.kind != Kind.OPENAI:
+        rows, _ = listing_rows(model, listed.models)
+        return ok, message, [*rows, Row("mode", True, ANTHROPIC_MODE_DETAIL)]
+    base_url = connection.effective_base_url
+    return ok, message, conformance(base_url=base_url, api_key=secret, model=model)
+
+
+def _listing_outcome(
+    connection: Connection, model: str, listed: tuple[str, ...]
+) -> tuple[bool, str]:
+    found, how = model_match(model, listed)
     if found:
         served = f" ({how})" if how else ""
         return True, f"“{model}” is available through “{connection.name}”{served}."
-    named = ", ".join(listed.models[:_MODELS_NAMED]) or "none"
-    more = ", …" if len(listed.models) > _MODELS_NAMED else ""
+    named = ", ".join(listed[:_MODELS_NAMED]) or "none"
+    more = ", …" if len(listed) > _MODELS_NAMED else ""
     return False, (
         f"“{connection.name}” works, but its provider does not list the model “{model}”. "
         f"It lists: {named}{more}."
@@ -154,14 +176,16 @@ def _check_model(connection: Connection, model: str) -> tuple[bool, str]:
 
 
 @transaction.atomic
-def _record_model_check(agent: Agent, ok: bool, message: str) -> None:
+def _record_model_check(agent: Agent, ok: bool, message: str, rows: list[Row]) -> None:
     agent.model_checked_at = timezone.now()
     agent.model_check_ok = ok
     agent.model_check_message = message[:500]
+    agent.model_check_rows = [asdict(row) | {"detail": row.detail[:_DETAIL_CHARS]} for row in rows]
     Agent.objects.filter(pk=agent.pk).update(
         model_checked_at=agent.model_checked_at,
         model_check_ok=agent.model_check_ok,
         model_check_message=agent.model_check_message,
+        model_check_rows=agent.model_check_rows,
     )
 
 

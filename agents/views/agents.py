@@ -116,6 +116,7 @@ def agent_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "agent": agent,
             "checklist": checklist,
+            "model_check": selectors.agent_model_check(agent=agent),
             "done_count": sum(item.done for item in checklist),
             "limits": limits,
             "maximums": maximums,

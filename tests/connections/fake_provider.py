@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 speaking just enough of the OpenAI and Anthropic APIs
 for ``GET /v1/models``: 200 for the right key, 401 with the provider's JSON error body
-for a wrong one. Anthropic requests are told apart by their ``anthropic-version`` header.
+for a wrong one; any POST is answered 404, as by a server that serves no chat. Anthropic
+requests are told apart by their ``anthropic-version`` header.
 
 The wrong-key error echoes the key it received, as some providers and proxies do, so
 tests can prove Turnbox scrubs it from what it shows.
@@ -63,6 +64,10 @@ class FakeProvider:
                     self._json(200, _models(anthropic, provider.models))
                 else:
                     self._json(401, _auth_error(anthropic, self._key()))
+
+            def do_POST(self) -> None:  # lists models only: every other request is refused
+                provider.requests.append({"path": self.path, **dict(self.headers)})
+                self._json(404, {"error": {"message": f"No route {self.path}."}})
 
             def _key(self) -> str:
                 # Anthropic's API takes x-api-key; its current SDK sends a Bearer token.
