@@ -94,6 +94,33 @@ def test_the_model_counts_as_reachable_only_after_a_successful_check(team):
     assert _items(agent)["model"].done
 
 
+def _checked(agent, mode: str, tool_mode: str):
+    agent.tool_mode = tool_mode
+    agent.model_check_rows = [{"check": "streaming", "ok": True, "detail": "text 'OK'"}]
+    if mode:
+        agent.model_check_rows.append({"check": "mode", "ok": None, "detail": mode})
+    return selectors.agent_model_check(agent=agent)
+
+
+@pytest.mark.parametrize(
+    ("mode", "tool_mode", "uses", "said"),
+    [
+        ("native tool calls (tool_choice auto)", "auto", "native tool calls", "automatic will go"),
+        ("code blocks: the model made no tool call", "auto", "code blocks", "code blocks the"),
+        ("", "auto", "", "did not get far enough"),
+        ("code blocks: the model made no tool call", "native", "native tool calls", "may never"),
+        ("native tool calls (tool_choice auto)", "native", "native tool calls", "set to native"),
+        ("native tool calls (tool_choice auto)", "code_blocks", "code blocks", "set to code"),
+    ],
+)
+def test_the_last_model_check_says_which_way_code_will_run(team, mode, tool_mode, uses, said):
+    agent = make_agent(team, connection=add_openai(team), model="gpt-4o")
+    assert selectors.agent_model_check(agent=agent) is None  # not checked yet
+    check = _checked(agent, mode, tool_mode)
+    assert (check.uses, check.rows[0].check) == (uses, "streaming")
+    assert said in check.why
+
+
 def test_code_execution_is_done_only_when_on_and_paid_for(team):
     agent = make_agent(team)
     item = _items(agent)["code_execution"]

@@ -3,11 +3,15 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ValidationError
 
 from agents.models import Agent, Conversation
+from agents.providers.conformance import ANTHROPIC_MODE_DETAIL
 from agents.services import agents as services
-from connections.services import pixelml_key_revoke
+from connections.models import Kind
+from connections.services import connection_create, pixelml_key_revoke
 from sandbox.models import SandboxPolicy
 from tests.agents.helpers_agents import add_openai, add_pixelml, make_agent
-from tests.connections.conftest import OPENAI_KEY
+from tests.agents.llm_server import ScriptedLLM
+from tests.agents.test_provider_check import LLAMA_CPP_LIKE
+from tests.connections.conftest import ANTHROPIC_KEY, OPENAI_KEY
 from tests.connections.fake_provider import FakeProvider
 
 NEEDS_PIXELML = (
@@ -219,6 +223,7 @@ def test_another_model_forgets_the_last_check(team, provider):
         None,
         "",
     )
+    assert agent.model_check_rows == []
 
 
 def test_an_agent_that_lost_its_pixelml_connection_can_still_be_edited_and_switched_off(team):
@@ -296,3 +301,51 @@ def test_a_rejected_key_fails_the_check_without_showing_the_key(team, provider):
     assert not ok
     assert message.startswith("“OpenAI” could not list its models. The provider rejected the key")
     assert wrong not in message
+
+
+def test_it_keeps_the_conformance_table_of_an_openai_compatible_server(team, settings):
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    with ScriptedLLM(LLAMA_CPP_LIKE) as llm:
+        local = add_openai(team, name="Local", base_url=llm.openai_url, secret="")
+        agent = make_agent(team, connection=local, model="scripted-model")
+        ok, message = services.agent_check_model(agent=agent)
+    assert ok and message.startswith("“scripted-model” is available through “Local”")
+    agent.refresh_from_db()
+    rows = {row["check"]: (row["ok"], row["detail"]) for row in agent.model_check_rows}
+    assert list(rows)[:3] == ["models listed", "model found", "context size"]
+    assert rows["tool calls, tool_choice auto, streamed"][0] is False
+    assert rows["assistant content null accepted"][0] is False
+    assert rows["mode"] == (True, "native tool calls (tool_choice auto, unstreamed)")
+
+
+def test_it_shows_an_anthropic_listing_in_the_same_table_shape(team, settings):
+    settings.TURNBOX_ALLOW_PRIVATE_BASE_URLS = True
+    with FakeProvider(ANTHROPIC_KEY) as server:
+        claude = connection_create(
+            workspace=team.workspace,
+            kind=Kind.ANTHROPIC,
+            name="Claude",
+            secret=ANTHROPIC_KEY,
+            base_url=server.url,
+        )
+        agent = make_agent(team, connection=claude, model="claude-haiku-4-5")
+        ok, _ = services.agent_check_model(agent=agent)
+    assert ok
+    assert [r["path"] for r in server.requests] == ["/v1/models"]  # nothing more is asked
+    assert agent.model_check_rows == [
+        {"check": "models listed", "ok": True, "detail": "claude-sonnet-4-5, claude-haiku-4-5"},
+        {"check": "model found", "ok": True, "detail": "“claude-haiku-4-5” listed as is"},
+        {"check": "mode", "ok": True, "detail": ANTHROPIC_MODE_DETAIL},
+    ]
+
+
+def test_a_server_that_cannot_list_its_models_is_asked_nothing_more(team, provider):
+    wrong = "sk-proj-WrongWrongWrong9876"
+    openai = add_openai(team, base_url=f"{provider.url}/v1", secret=wrong)
+    agent = make_agent(team, connection=openai, model="gpt-4o")
+    services.agent_check_model(agent=agent)
+    assert [r["path"] for r in provider.requests] == ["/v1/models"]
+    agent.refresh_from_db()
+    [row] = agent.model_check_rows
+    assert (row["check"], row["ok"]) == ("models listed", False)
+    assert row["detail"].startswith("The provider rejected the key") and wrong not in row["detail"]
