@@ -70,7 +70,7 @@ def test_an_agent_is_not_found_through_another_workspace(client_for, other_team,
     for method, url in naming_the_agent:
         assert getattr(client, method)(url).status_code == 404, url
     agent.refresh_from_db()
-    assert agent.model_checked_at is None
+    assert (agent.model_checked_at, agent.model_check_rows) == (None, [])
 
 
 def test_finance_sees_no_agent_pages_as_with_drive(client_for, team, agent):
