@@ -108,11 +108,16 @@ def agent_model_check(*, agent: Agent) -> ModelCheck | None:
     if agent.connection is None or not agent.model_check_rows:
         return None
     rows = [Row(**row) for row in agent.model_check_rows]
-    uses, why = _way_of_running_code(agent.tool_mode, uses_native_tool_calls(rows))
+    native = uses_native_tool_calls(rows)
+    if agent.connection.kind == Kind.ANTHROPIC:
+        because = "Anthropic's API always calls tools natively"
+    else:
+        because = "the model called the tool in the check"
+    uses, why = _way_of_running_code(agent.tool_mode, native, because)
     return ModelCheck(rows, uses, why)
 
 
-def _way_of_running_code(tool_mode: str, native: bool | None) -> tuple[str, str]:
+def _way_of_running_code(tool_mode: str, native: bool | None, because: str) -> tuple[str, str]:
     if tool_mode == ToolMode.CODE_BLOCKS:
         return BLOCKS, "This agent is set to code blocks: the code blocks the model writes run."
     if tool_mode == ToolMode.NATIVE:
@@ -128,7 +133,7 @@ def _way_of_running_code(tool_mode: str, native: bool | None) -> tuple[str, str]
     if native:
         return NATIVE, (
             "This agent's code mode is automatic, and automatic will go with native tool "
-            "calls: the model called the tool in the check."
+            f"calls: {because}."
         )
     return BLOCKS, (
         "This agent's code mode is automatic, and automatic will run the code blocks the "

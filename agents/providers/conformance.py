@@ -1,8 +1,8 @@
 """What the OpenAI-compatible server behind a connection really does, asked with small
 real requests: models listed, streaming, usage, tool calls with and without
 ``tool_choice``, null content, the context size it advertises, and so which way Turnbox
-will run code with it (``manage.py provider_check``). Every answer is kept in plain
-words; nothing here raises for a server's failure."""
+will run code with it (``manage.py provider_check``, and the agent page's Check model).
+Every answer is kept in plain words; nothing here raises for a server's failure."""
 
 import json
 from collections.abc import Callable

@@ -6,7 +6,9 @@ from django.http import Http404
 
 from agents import selectors
 from agents.models import Conversation, Turn
+from agents.providers.conformance import ANTHROPIC_MODE_DETAIL
 from agents.services import agents as services
+from connections.models import Connection, Kind
 from connections.services import pixelml_key_revoke
 from sandbox.models import SandboxPolicy
 from tests.agents.helpers_agents import add_openai, add_pixelml, make_agent
@@ -119,6 +121,16 @@ def test_the_last_model_check_says_which_way_code_will_run(team, mode, tool_mode
     check = _checked(agent, mode, tool_mode)
     assert (check.uses, check.rows[0].check) == (uses, "streaming")
     assert said in check.why
+
+
+def test_automatic_goes_native_with_anthropic_for_its_own_reason(team):
+    claude = Connection.objects.create(
+        workspace=team.workspace, kind=Kind.ANTHROPIC, name="Claude", secret_encrypted=""
+    )
+    agent = make_agent(team, connection=claude, model="claude-haiku-4-5")
+    check = _checked(agent, ANTHROPIC_MODE_DETAIL, "auto")
+    assert check.uses == "native tool calls"
+    assert check.why.endswith("native tool calls: Anthropic's API always calls tools natively.")
 
 
 def test_code_execution_is_done_only_when_on_and_paid_for(team):
