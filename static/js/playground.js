@@ -426,6 +426,11 @@
       showError(event.message);
       return;
     }
+    if (event.type === "resync") {
+      // The server's channel layer was down for a moment: events may have been missed.
+      refresh();
+      return;
+    }
     if (!event.turn) return;
     if (runningTurn === null || runningTurn === event.turn || event.type === "turn_started") {
       meterEvent(event);
