@@ -22,7 +22,7 @@ from agents.events import LAYER_ERRORS
 log = logging.getLogger(__name__)
 
 RECOVERED = {"type": "layer.recovered"}
-FIRST_PAUSE, LONGEST_PAUSE = 0.2, 2.0
+FIRST_PAUSE, LONGEST_PAUSE = 0.1, 0.5
 
 
 class Outages:

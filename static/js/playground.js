@@ -47,6 +47,9 @@
   let runningSince = 0;
   let ticker = null;
   let buffered = null;          // Events that arrive while the transcript is being refreshed.
+  // Set by a resync: output printed while events were lost is only recorded once its call
+  // ends, so the turn's ending reloads the transcript once more.
+  let missedOutput = false;
   // The running turn's active time: the server's figure (usage events) plus, while a tool
   // call runs, the time since it started, so the meter moves between events.
   const meter = { activeMs: 0, rate: null, toolSince: 0 };
@@ -428,6 +431,7 @@
     }
     if (event.type === "resync") {
       // The server's channel layer was down for a moment: events may have been missed.
+      missedOutput = runningTurn !== null;
       refresh();
       return;
     }
@@ -450,6 +454,10 @@
       finishTurn(turn, event);
       collapseLong(turn);
       if (runningTurn === null || runningTurn === event.turn) stopRunning();
+      if (missedOutput) {
+        missedOutput = false;
+        refresh();
+      }
       return;
     }
     if (event.type === "text_delta") {
@@ -521,7 +529,10 @@
       const reopened = everOpened;
       everOpened = true;
       setConnection("open", "");
-      if (reopened) refresh();
+      if (reopened) {
+        missedOutput = runningTurn !== null;
+        refresh();
+      }
     });
     ws.addEventListener("message", (message) => {
       let event = null;
