@@ -3,6 +3,7 @@ Daphne over a real Redis channel layer: a turn whose process died, ended by the 
 of another process, and Redis restarted while a turn prints."""
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -33,6 +34,20 @@ PRINTING = (
     "```python\nimport time\n"
     f"for k in range({LINES}):\n    print(f'line {{k}}', flush=True)\n    time.sleep(0.25)\n```"
 )
+
+# Counts the page's sockets and the resync events they hear.
+WATCH_SOCKETS = """
+window.__watch = { sockets: 0, resyncs: 0 };
+window.WebSocket = class extends window.WebSocket {
+  constructor(...args) {
+    super(...args);
+    window.__watch.sockets += 1;
+    this.addEventListener("message", (message) => {
+      if (JSON.parse(message.data).type === "resync") window.__watch.resyncs += 1;
+    });
+  }
+};
+"""
 
 
 def reap_elsewhere() -> int:
@@ -80,6 +95,7 @@ def test_a_redis_restart_mid_turn_leaves_the_page_whole(
     asgi_login,  # noqa: F811
     direct_agent,  # noqa: F811
 ):
+    asgi_page.add_init_script(WATCH_SOCKETS)
     member = User.objects.get(email="member@example.com")
     asgi_login(member)
     open_conversation(asgi_page, direct_agent, member)
@@ -88,6 +104,15 @@ def test_a_redis_restart_mid_turn_leaves_the_page_whole(
     expect(output).to_contain_text("line 1", timeout=SANDBOX_START)
 
     redis_layer.restart(2)
+    # Polled from here: the page's script policy refuses wait_for_function's evaluation.
+    deadline = time.monotonic() + 30
+    while asgi_page.evaluate("window.__watch.resyncs") == 0 and time.monotonic() < deadline:
+        asgi_page.wait_for_timeout(50)
+    # Re-synced mid-turn, the page keeps the output it showed (the running call's output
+    # is recorded only when the call ends).
+    asgi_page.wait_for_timeout(1000)  # time for the re-sync's page load
+    running = asgi_page.get_by_test_id("running").is_visible()
+    assert not running or "line 0" in output.inner_text()
 
     status = asgi_page.get_by_test_id("turn-status")
     expect(status).to_contain_text("Answered", timeout=60_000)
@@ -95,3 +120,4 @@ def test_a_redis_restart_mid_turn_leaves_the_page_whole(
     expect(output).to_contain_text("\n".join(f"line {k}" for k in range(LINES)))
     expect(asgi_page.get_by_test_id("connection")).to_have_attribute("data-state", "open")
     expect(asgi_page.get_by_test_id("send")).to_be_enabled()
+    assert asgi_page.evaluate("window.__watch") == {"sockets": 1, "resyncs": 1}
