@@ -1,5 +1,6 @@
 """The conversation websocket (protocol: docs/agents.md)."""
 
+import contextlib
 import uuid
 
 from channels.db import database_sync_to_async as db
@@ -7,10 +8,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
 
 from agents import runner
-from agents.events import group_name
+from agents.events import LAYER_ERRORS, group_name
 from agents.models import Turn
 from agents.selectors import PLAYGROUND_ROLES, conversation_of_owner, running_turn
 from agents.services import turns as services
+from agents.socket_layer import LayerReceiver
 from workspaces.sockets import REFUSED, socket_membership_async
 
 # Events at which a socket's access is checked again: where a turn or a tool call
@@ -22,6 +24,20 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     conversation = None
     started: set
     refused = False
+
+    # channels sets this to the layer's receive as the socket opens; it is read through a
+    # receiver that outlasts a Redis restart instead of closing the socket (1011).
+    @property
+    def channel_receive(self) -> LayerReceiver:
+        return self._receiver
+
+    @channel_receive.setter
+    def channel_receive(self, receive) -> None:
+        self._receiver = LayerReceiver(receive, rejoin=self._rejoin)
+
+    async def _rejoin(self) -> None:
+        if self.conversation is not None and not self.refused:
+            await self.channel_layer.group_add(group_name(self.conversation.pk), self.channel_name)
 
     async def connect(self) -> None:
         self.started = set()
@@ -42,7 +58,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.conversation is None:
             return
-        await self.channel_layer.group_discard(group_name(self.conversation.pk), self.channel_name)
+        # Redis may be down: the group's entry expires by itself; the stops below matter.
+        with contextlib.suppress(*LAYER_ERRORS):
+            await self.channel_layer.group_discard(
+                group_name(self.conversation.pk), self.channel_name
+            )
         # A turn this socket started stops with it: nobody is left to watch it run.
         for turn_id in self.started:
             await db(_request_stop)(turn_id, Turn.Status.DISCONNECTED)
@@ -91,6 +111,11 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
             await db(_request_stop)(turn.pk, Turn.Status.CANCELLED)
             runner.turn_cancel_local(turn.pk)
 
+    async def layer_recovered(self, message: dict) -> None:
+        """Events sent while the channel layer was down never came: the page reads what
+        was recorded meanwhile (a page of its own, not this socket, serves it)."""
+        await self.send_json({"type": "resync"})
+
     async def turn_event(self, message: dict) -> None:
         event = message["event"]
         if self.refused:  # events already on their way when it was closed
@@ -107,6 +132,8 @@ def _request_stop(turn_id, why: str) -> None:
     turn = Turn.objects.filter(pk=turn_id).first()
     if turn is not None:
         services.turn_request_stop(turn=turn, why=why)
+        # A turn whose process died would otherwise run on until the next reap.
+        services.turn_end_if_orphaned(turn=turn)
 
 
 def _uuid(value):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async as db
 
 from agents.context_fit import CUT_BY_LENGTH, Fit, drop_oldest
-from agents.events import Publisher
+from agents.events import LAYER_ERRORS, Publisher, finished_event
 from agents.models import Turn
 from agents.providers import provider_for
 from agents.providers.base import (
@@ -33,7 +33,6 @@ from agents.tools import registry
 from agents.tools.skills import skills_note
 from agents.tools.types import ToolCallRequest
 from agents.transcript import system_prompt, transcript_for
-from agents.turn_states import status_text
 from agents.turn_stop import stop_reason, watch_stop
 from agents.turn_stop import turn_wake as turn_wake  # the runner wakes turns through here
 from agents.turn_tools import emit_usage, run_tools, skip_calls
@@ -69,7 +68,12 @@ class TurnContext:
         return " ".join([*self.notes, self.fit.note(), chosen]).strip()
 
     async def emit(self, event_type: str, **fields) -> None:
-        await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})
+        """A channel layer still down after the publisher's retries costs the browser this
+        event, not the turn its work: the database has it (a reload shows it)."""
+        try:
+            await self.publisher.send({"type": event_type, "turn": str(self.turn.pk), **fields})
+        except LAYER_ERRORS:
+            log.debug("turn %s: its %s event was not sent", self.turn.pk, event_type)
 
 
 async def turn_execute(turn_id, *, publisher: Publisher) -> str:
@@ -96,7 +100,7 @@ async def _announce_end(turn: Turn, publisher: Publisher) -> None:
     """The ending is recorded already (a reload shows it); a publisher that cannot send
     it must not turn a finished turn into a crashed task."""
     try:
-        await publisher.send(_finished_event(turn))
+        await publisher.send(finished_event(turn))
     except Exception:
         log.exception("turn %s: its turn_finished event could not be sent", turn.pk)
 
@@ -144,18 +148,6 @@ def _started_event(turn: Turn) -> dict:
         "agent": turn.conversation.agent.name,
         # The first turn names the conversation: the page shows the title at once.
         "title": str(turn.conversation),
-    }
-
-
-def _finished_event(turn: Turn) -> dict:
-    return {
-        "type": "turn_finished",
-        "turn": str(turn.pk),
-        "status": turn.status,
-        "state": turn.state,
-        "status_text": status_text(turn),
-        "message": turn.error_message,
-        "duration_ms": turn.duration_ms or 0,
     }
 
 

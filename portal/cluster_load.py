@@ -180,14 +180,17 @@ async def kill_worker_mid_turn(
     return seen, killed_at
 
 
+REDIS_LINES, REDIS_EVERY = 32, 0.25
+
+
 async def redis_restart_mid_run(clients: list[Client], restart) -> list[Seen]:
-    """Turns that print for 8 s while Redis goes away and comes back."""
-    lines, every = 32, 0.25
+    """Turns that print for 8 s while Redis goes away and comes back: they must answer,
+    on sockets that stay open (their page re-syncs, which the client ignores)."""
     events = [asyncio.Event() for _ in clients]
 
     async def run(client: Client, first: asyncio.Event) -> Seen:
         async with client.connect() as ws:
-            await send_code(ws, printing(lines, every))
+            await send_code(ws, printing(REDIS_LINES, REDIS_EVERY))
             return await follow(ws, Seen(), first_line=first)
 
     tasks = [asyncio.create_task(run(c, e)) for c, e in zip(clients, events, strict=True)]

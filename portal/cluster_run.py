@@ -49,6 +49,7 @@ def run(
     # Once every process has stopped: what is left now, nobody will remove but a reaper.
     report["orphan_containers"] = sandbox_containers_of(cluster.seen_pids)
     remove_containers(report["orphan_containers"])
+    report["checks"] = checks(report)
     return report
 
 
@@ -96,9 +97,7 @@ def _run(cluster: Cluster, conversations: int, progress) -> dict:
     turns += [*redis_turns, report["stop"]["turn"]]
     time.sleep(2 * REAP_SECONDS)
     found = json.loads(cluster.manage("cluster_bench", "--report", *filter(None, turns)))
-    report["redis_restart"]["recorded_lines"] = [
-        found["turns"].get(t, {}).get("stdout_lines") for t in redis_turns
-    ]
+    _redis_recorded(report["redis_restart"], found, redis_turns)
     report["kill"]["recorded_statuses"] = sorted(
         found["turns"].get(t, {}).get("status", "?") for t in report["kill"].pop("cut_turns")
     )
@@ -161,12 +160,41 @@ def _kill_scenario(cluster: Cluster, clients: list) -> dict:
 
 def _redis_scenario(cluster: Cluster, clients: list) -> dict:
     seen = _loop(cluster_load.redis_restart_mid_run(clients, lambda: cluster.restart_redis(2)))
-    lines = 32
+    lines = cluster_load.REDIS_LINES
     return {
         "turns": [s.turn for s in seen],
         "connections_refused": sum(c.refused for c in clients),
         "statuses": [s.status for s in seen],
+        # Sent while Redis was away (or before the sockets joined their groups again):
+        # the page re-syncs them from the record, which must hold every line.
         "live_lines_missed": sum(lines - len(set(s.sequence)) for s in seen),
+        "all_answered": all(s.status == "answered" for s in seen),
+    }
+
+
+def _redis_recorded(report: dict, found: dict, turns: list[str]) -> None:
+    """What the database kept of the turns Redis restarted under: every printed line."""
+    lines = [found["turns"].get(t, {}).get("stdout_lines") for t in turns]
+    report["recorded_lines"] = lines
+    report["nothing_recorded_lost"] = all(n == cluster_load.REDIS_LINES for n in lines)
+
+
+def checks(report: dict) -> dict[str, bool]:
+    """The faults' outcomes that must hold, whatever the machine's speed."""
+    kill, redis, load = report["kill"], report["redis_restart"], report["load"]
+    return {
+        "load: every line, in order, on its own socket": load["complete_and_in_order"]
+        == load["turns"]
+        and load["foreign_events"] == 0,
+        "stop through the other web process: cancelled": report["stop"]["passed"],
+        "kill: cut turns ended in the browser within the bound": kill["ended_within_bound"],
+        "kill: later turns answered": kill["later_turns_answered"] == 2,
+        "kill: no sandbox of the killed worker left": not kill["sandboxes_of_killed_worker_left"],
+        "redis restart: running turns answered": redis["all_answered"],
+        "redis restart: nothing recorded lost": redis["nothing_recorded_lost"],
+        "no double charge": report["recorded"]["double_charges"] == 0,
+        "no session left open": report["recorded"]["open_sessions"] == 0,
+        "no orphan container": not report["orphan_containers"],
     }
 
 

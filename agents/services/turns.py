@@ -10,6 +10,7 @@ from django.db.models import F, Max, OuterRef
 from django.utils import timezone
 
 from agents import selectors
+from agents.events import finished_event, publish_from_sync
 from agents.models import Agent, Conversation, Message, ToolCall, Turn
 from agents.titles import title_from_message
 from agents.turn_states import last_step_status, state_of
@@ -254,16 +255,30 @@ def tool_call_finish(
 def turns_orphaned_end() -> int:
     """Ends the turns whose process died; their sandboxes are the reaper's. A process
     on another host is only judged by age, like sandboxes are."""
+    turns = Turn.objects.filter(status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING])
+    return sum(turn_end_if_orphaned(turn=turn) for turn in turns)
+
+
+def _orphaned(turn: Turn) -> bool:
     now = timezone.now()
-    max_age = timedelta(seconds=settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS)
-    ended = 0
-    for turn in Turn.objects.filter(status__in=[Turn.Status.QUEUED, Turn.Status.RUNNING]):
-        if turn.status == Turn.Status.QUEUED:
-            dead = now - turn.created_at > QUEUED_GIVE_UP
-        else:
-            alive = owner_alive(turn.runner)
-            dead = not alive if alive is not None else now - turn.started_at > max_age
-        if dead:
-            turn_finish(turn=turn, status=Turn.Status.INTERRUPTED, message=ORPHANED)
-            ended += 1
-    return ended
+    if turn.status == Turn.Status.QUEUED:
+        return now - turn.created_at > QUEUED_GIVE_UP
+    alive = owner_alive(turn.runner)
+    if alive is not None:
+        return not alive
+    return now - turn.started_at > timedelta(seconds=settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS)
+
+
+@transaction.atomic
+def turn_end_if_orphaned(*, turn: Turn) -> bool:
+    """Ends the turn as interrupted when no process runs it any more (also one whose Stop
+    was pressed after its process died: nobody else would end it). Its open pages hear
+    the ending as they would from the turn loop, once it is committed."""
+    if turn.status not in (Turn.Status.QUEUED, Turn.Status.RUNNING) or not _orphaned(turn):
+        return False
+    ended = turn_finish(turn=turn, status=Turn.Status.INTERRUPTED, message=ORPHANED)
+    if (ended.status, ended.error_message) != (Turn.Status.INTERRUPTED, ORPHANED):
+        return False  # its process ended it a moment ago and announced it itself
+    event = finished_event(ended)
+    transaction.on_commit(lambda: publish_from_sync(ended.conversation_id, event))
+    return True

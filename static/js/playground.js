@@ -47,6 +47,9 @@
   let runningSince = 0;
   let ticker = null;
   let buffered = null;          // Events that arrive while the transcript is being refreshed.
+  // Set when a refresh kept the live transcript of a running turn: output printed while
+  // events were lost is only recorded once its call ends, so the ending reloads it.
+  let missedOutput = false;
   // The running turn's active time: the server's figure (usage events) plus, while a tool
   // call runs, the time since it started, so the meter moves between events.
   const meter = { activeMs: 0, rate: null, toolSince: 0 };
@@ -439,6 +442,11 @@
       showError(event.message);
       return;
     }
+    if (event.type === "resync") {
+      // The server's channel layer was down for a moment: events may have been missed.
+      refresh();
+      return;
+    }
     if (!event.turn) return;
     if (runningTurn === null || runningTurn === event.turn || event.type === "turn_started") {
       meterEvent(event);
@@ -459,6 +467,10 @@
       finishTurn(turn, event);
       collapseLong(turn);
       if (runningTurn === null || runningTurn === event.turn) stopRunning();
+      if (missedOutput) {
+        missedOutput = false;
+        refresh();
+      }
       return;
     }
     if (event.type === "text_delta") {
@@ -491,7 +503,9 @@
     }
   }
 
-  // After a dropped connection: what was recorded meanwhile, from the page itself.
+  // After a dropped connection: what was recorded meanwhile, from the page itself. While
+  // the same turn still runs, the live transcript is kept (its running call's output is
+  // only recorded when the call ends) and reloaded at the turn's ending instead.
   async function refresh() {
     buffered = [];
     try {
@@ -504,9 +518,13 @@
         const fresh = page.querySelector("[data-transcript]");
         const freshState = page.getElementById("playground-state");
         if (fresh && freshState) {
-          transcript.replaceChildren(...Array.from(fresh.childNodes));
-          highlight(transcript);
           const now = JSON.parse(freshState.textContent);
+          const stillRunning = runningTurn !== null && now.running_turn === runningTurn;
+          missedOutput = missedOutput || stillRunning;
+          if (!stillRunning) {
+            transcript.replaceChildren(...Array.from(fresh.childNodes));
+            highlight(transcript);
+          }
           if (now.running_turn) startRunning(now.running_turn, now.running_seconds);
           else stopRunning();
         }

@@ -7,6 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 
 from agents.consumers import RECHECKED_EVENTS
 from agents.events import GroupPublisher
@@ -186,6 +187,30 @@ def test_closing_the_websocket_stops_the_turn_it_started(conversation):
 
     assert turn.status == Turn.Status.DISCONNECTED
     assert_sandbox_closes(turn.pk)
+
+
+def test_stop_ends_at_once_a_turn_whose_process_died(conversation):
+    from tests.agents.test_services_turns import dead_owner
+
+    turn = Turn.objects.create(
+        conversation=conversation, index=1, user_message="x", status="running",
+        started_at=timezone.now(), runner=dead_owner(),
+    )  # fmt: skip
+
+    async def chat():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect(timeout=10)
+        await socket.send_json_to({"type": "stop"})
+        event = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return event
+
+    event = run_in_new_loop(chat())
+
+    assert (event["type"], event["turn"]) == ("turn_finished", str(turn.pk))
+    assert event["status"] == "interrupted"
+    turn.refresh_from_db()
+    assert turn.status == Turn.Status.INTERRUPTED
 
 
 def test_the_full_application_checks_the_session_cookie_and_the_origin(conversation):

@@ -3,6 +3,8 @@ import sys
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -10,7 +12,8 @@ from agents.models import Agent, Conversation, ToolCall, Turn
 from agents.services import turns as services
 from sandbox.owners import owner_id
 from sandbox.reaper import reap
-from tests.conftest import postgres_only, run_at_once
+from tests.agents.test_consumers import communicator
+from tests.conftest import free_port, postgres_only, run_at_once, run_in_new_loop
 
 
 def test_the_first_message_titles_the_conversation(conversation):
@@ -107,6 +110,58 @@ def test_the_reaper_leaves_turns_of_live_processes_alone(conversation):
 
     turn.refresh_from_db()
     assert turn.status == Turn.Status.RUNNING
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_it_tells_the_open_pages_that_the_reaper_ended_their_turn(conversation):
+    """The page of a turn whose worker was killed learns of its ending as it would of any
+    other: a turn_finished event on the conversation's real websocket."""
+    turn = services.turn_create(conversation=conversation, text="one")
+    services.turn_start(turn=turn)
+    Turn.objects.filter(pk=turn.pk).update(runner=dead_owner())
+
+    async def watch():
+        socket = communicator(conversation, conversation.user)
+        await socket.connect(timeout=10)
+        ended = await database_sync_to_async(services.turns_orphaned_end)()
+        event = await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+        return ended, event
+
+    ended, event = run_in_new_loop(watch())
+
+    turn.refresh_from_db()
+    assert ended == 1
+    assert event == {
+        "type": "turn_finished",
+        "turn": str(turn.pk),
+        "status": "interrupted",
+        "message": services.ORPHANED,
+        "duration_ms": turn.duration_ms,
+    }
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_the_reaper_ends_a_turn_even_when_its_page_cannot_be_told(conversation, settings):
+    # Nothing listens on this port: a Redis channel layer that is down.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{free_port()}"]},
+        }
+    }
+    channel_layers.backends.clear()
+    turn = services.turn_create(conversation=conversation, text="one")
+    services.turn_start(turn=turn)
+    Turn.objects.filter(pk=turn.pk).update(runner=dead_owner())
+
+    try:
+        assert services.turns_orphaned_end() == 1
+    finally:
+        channel_layers.backends.clear()
+
+    turn.refresh_from_db()
+    assert turn.status == Turn.Status.INTERRUPTED
 
 
 def test_a_queued_turn_no_worker_took_is_given_up(conversation):

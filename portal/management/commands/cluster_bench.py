@@ -44,6 +44,8 @@ class Command(BenchCommand):
         except ClusterError as error:
             raise CommandError(str(error)) from None
         self.stdout.write(json.dumps(report, indent=2) if options["json"] else table(report))
+        if failed := [name for name, held in report["checks"].items() if not held]:
+            raise CommandError("Did not hold: " + "; ".join(failed) + ".")
 
     def _bench(self, options: dict) -> dict:
         if not options["postgres"]:
@@ -81,10 +83,16 @@ def table(report: dict) -> str:
             f"  worker killed mid-turn          : {kill['killed_worker_turns']} turns cut, "
             f"ended in the browser within {kill['bound_seconds']} s: "
             f"{kill['ended_within_bound']}, later turns answered {kill['later_turns_answered']}",
-            f"  Redis restarted mid-run         : {report['redis_restart']['statuses']}",
+            f"  Redis restarted mid-run         : {report['redis_restart']['statuses']}, "
+            f"recorded lines {report['redis_restart']['recorded_lines']}, live lines missed "
+            f"{report['redis_restart']['live_lines_missed']}",
             f"  recorded                        : {recorded['statuses']}, double charges "
             f"{recorded['double_charges']}, uncharged {recorded['uncharged_sessions']}, "
             f"open sessions {recorded['open_sessions']}",
             f"  orphan containers               : {len(report['orphan_containers'])}",
+            *(
+                f"  {'held' if held else 'FAILED'}: {name}"
+                for name, held in report["checks"].items()
+            ),
         ]
     )
