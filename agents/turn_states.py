@@ -33,6 +33,9 @@ STATUS_TEXT = {
     Status.INTERRUPTED: "Stopped: the server shut down",
 }
 
+# Stops whose message, when there is one, says why better than the status does.
+_SAID_BY_MESSAGE = (Status.DISCONNECTED, Status.INTERRUPTED)
+
 
 def state_of(*, status: str, last_step: str = "", hint: str = "") -> str:
     """The state of a turn that ended with ``status``; ``last_step`` is the status of
@@ -70,6 +73,9 @@ def status_text(turn: Turn) -> str:
         lead = _ANSWERED_AFTER.get(turn.state)
         text = f"{lead}; the agent {answered}" if lead else answered.capitalize()
         return f"{text}. {message}" if message else text
+    if turn.status in _SAID_BY_MESSAGE and message:
+        # "Stopped: the server shut down" would say twice what the message says.
+        return f"{State.STOPPED.label}: {message}"
     if turn.status in STATUS_TEXT:
         text = STATUS_TEXT[turn.status]
     else:

@@ -1,13 +1,13 @@
 """The publisher of a turn's events while the channel layer fails: retried for a bounded
 time, then given up without slowing every later event down."""
 
-import asyncio
 import time
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agents.events import GroupPublisher
+from tests.conftest import run_in_new_loop
 
 
 class FlakyLayer:
@@ -32,7 +32,7 @@ def publisher(layer: FlakyLayer, retry_seconds: float = 5.0) -> GroupPublisher:
 def test_it_delivers_an_event_once_the_layer_is_back_within_the_retry_time():
     layer = FlakyLayer(failures=3)
 
-    asyncio.run(publisher(layer).send({"type": "stdout", "text": "1\n"}))
+    run_in_new_loop(publisher(layer).send({"type": "stdout", "text": "1\n"}))
 
     assert layer.sent == [("conversation-c1", {"type": "stdout", "text": "1\n"})]
 
@@ -43,17 +43,17 @@ def test_it_gives_up_after_the_retry_time_and_then_tries_each_event_once():
 
     started = time.monotonic()
     with pytest.raises(RedisConnectionError):
-        asyncio.run(sender.send({"type": "stdout", "text": "1\n"}))
+        run_in_new_loop(sender.send({"type": "stdout", "text": "1\n"}))
     given_up_after = time.monotonic() - started
     started = time.monotonic()
     with pytest.raises(RedisConnectionError):
-        asyncio.run(sender.send({"type": "stdout", "text": "2\n"}))
+        run_in_new_loop(sender.send({"type": "stdout", "text": "2\n"}))
     next_failed_after = time.monotonic() - started
 
     assert 0.2 <= given_up_after <= 1.5
     assert next_failed_after < 0.1
     layer.failures = 0
-    asyncio.run(sender.send({"type": "stdout", "text": "3\n"}))
+    run_in_new_loop(sender.send({"type": "stdout", "text": "3\n"}))
     assert [event["text"] for _, event in layer.sent] == ["3\n"]
     assert not sender.given_up
 
@@ -71,5 +71,5 @@ def test_an_error_that_is_not_the_layer_being_down_is_not_retried():
     sender.layer = layer
 
     with pytest.raises(TypeError):
-        asyncio.run(sender.send({"type": "stdout", "text": object()}))
+        run_in_new_loop(sender.send({"type": "stdout", "text": object()}))
     assert layer.calls == 1

@@ -136,6 +136,8 @@ def test_it_tells_the_open_pages_that_the_reaper_ended_their_turn(conversation):
         "type": "turn_finished",
         "turn": str(turn.pk),
         "status": "interrupted",
+        "state": "stopped",
+        "status_text": f"Stopped: {services.ORPHANED}",
         "message": services.ORPHANED,
         "duration_ms": turn.duration_ms,
     }

@@ -78,6 +78,11 @@ def ended(conversation, **fields) -> Turn:
             {"status": "step_limit", "state": "stopped", "error_message": "All 3 steps."},
             "Stopped at the step limit: All 3 steps.",
         ),
+        ({"status": "interrupted", "state": "stopped"}, "Stopped: the server shut down"),
+        (
+            {"status": "interrupted", "state": "stopped", "error_message": "A crash."},
+            "Stopped: A crash.",
+        ),
         ({"status": "running"}, ""),
     ],
 )
