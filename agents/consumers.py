@@ -90,7 +90,10 @@ class ConversationConsumer(AsyncJsonWebsocketConsumer):
         """The socket outlived the person's access: it hears nothing more, and closing
         it also stops the turns it started."""
         self.refused = True
-        await self.channel_layer.group_discard(group_name(self.conversation.pk), self.channel_name)
+        with contextlib.suppress(*LAYER_ERRORS):  # Redis away: closing is what matters
+            await self.channel_layer.group_discard(
+                group_name(self.conversation.pk), self.channel_name
+            )
         await self.close(code=REFUSED)
 
     async def _send_message(self, text) -> None:
