@@ -35,6 +35,9 @@ CONVERSATIONS = 2
 # The first socket waits this long before it sends: a quiet socket must stay open.
 QUIET_SECONDS = 8
 PASSWORD = secrets.token_urlsafe(12)
+# A worker stops once its pool processes have drained their warm sandboxes: slow on a
+# loaded host, and a worker killed before that leaves them behind.
+STOP_SECONDS = 300
 
 
 def say(text: str) -> None:
@@ -128,13 +131,21 @@ class Stack:
     def logs(self) -> None:
         self.compose("logs", "--no-color", "--tail", "60", check=False)
 
-    def down(self) -> None:
+    def down(self) -> float:
+        """Tears the project down; returns how long its containers took to stop."""
         say("Tearing the stack down")
         # The egress service starts the proxy again whenever it is gone: stop it first.
         self.compose("stop", "egress", check=False)
         self.compose("run", "--rm", "--no-deps", "egress", "python", "manage.py",
                      "egress_proxy", "--stop", check=False)  # fmt: skip
+        started = time.monotonic()
+        self.compose("stop", "--timeout", str(STOP_SECONDS), check=False)
+        stopped = time.monotonic() - started
+        if self.sandboxes():
+            # What the workers did as they stopped: gone once the project is down.
+            self.compose("logs", "--no-color", "-t", "--tail", "80", "worker", check=False)
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "90", check=False)
+        return round(stopped, 1)
 
     def remove_sandboxes(self) -> list[str]:
         """Sandboxes the stack's processes left behind: what the reaper of another host
@@ -243,7 +254,7 @@ def main() -> int:
         report["failure"] = str(error)
         stack.logs()
     finally:
-        stack.down()
+        report["stop_seconds"] = stack.down()
         shutil.rmtree(workdir, ignore_errors=True)
     if left := stack.remove_sandboxes():
         report["sandboxes_left_by_stopped_processes"] = left
