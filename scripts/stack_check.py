@@ -6,7 +6,11 @@ throw-away certificate, two Celery workers, the egress proxy; sandboxes on this 
 engine through compose.docker-socket.yaml), seeds the demo in a web container, then acts as
 browsers do through nginx: logs in, opens Direct-mode conversations, runs code over
 websockets (one conversation a web replica), and as finance downloads the charges CSV, in
-which each turn must be charged exactly once. It always tears the project down, then checks
+which each turn must be charged exactly once. Then the OpenAI path: the test model server
+(scripts/llama_server.py, SmolLM2) started on this host's address on the stack's network,
+an agent whose OpenAI-compatible connection points at it, and one turn through nginx that
+must end answered. Without that server (scripts/llama.sh builds it once) the check fails
+saying so. It always tears the project down, then checks
 that none of its containers, networks, volumes or sandboxes is left. Exit status 0 when all
 of it holds; the figures go to stdout as JSON.
 """
@@ -26,7 +30,15 @@ from pathlib import Path
 
 import requests
 import urllib3
-from stack_client import Browser, CheckFailed, run_turn, wait_charged, write_certificate
+from llama_server import LlamaUnavailable, llama_python, start_llama_server, stop_llama_server
+from stack_client import (
+    Browser,
+    CheckFailed,
+    run_model_turn,
+    run_turn,
+    wait_charged,
+    write_certificate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ROOT / "platform"
@@ -35,6 +47,21 @@ CONVERSATIONS = 2
 # The first socket waits this long before it sends: a quiet socket must stay open.
 QUIET_SECONDS = 8
 PASSWORD = secrets.token_urlsafe(12)
+MODEL_AGENT = "Model answerer"
+# Run in a web container, as the demo's seeding is: the agent of the OpenAI path.
+MODEL_AGENT_CODE = """
+from agents.models import Agent
+from connections.services import connection_create
+from workspaces.models import Workspace
+workspace = Workspace.objects.get(slug="demo")
+connection = connection_create(
+    workspace=workspace, kind="openai", name="Test model server", secret="", base_url={url!r}
+)
+Agent.objects.create(
+    workspace=workspace, name={name!r}, connection=connection, model="smollm2",
+    instructions="Answer in one short sentence.", max_steps=2,
+)
+"""
 # A worker stops once its pool processes have drained their warm sandboxes: slow on a
 # loaded host, and a worker killed before that leaves them behind.
 STOP_SECONDS = 300
@@ -88,6 +115,8 @@ class Stack:
             # A proxy and subnets of its own: the host may run Turnbox's own already.
             "TURNBOX_EGRESS_PROXY": self.egress,
             "TURNBOX_EGRESS_SUBNETS": "10.239.0.0/16",
+            # The test model server listens on this host's private address on the network.
+            "TURNBOX_ALLOW_PRIVATE_BASE_URLS": "True",
         }
         path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
 
@@ -127,6 +156,14 @@ class Stack:
                 raise CheckFailed(f"Containers stopped: {failed}")
             time.sleep(2)
         raise CheckFailed(f"The stack was not healthy within {HEALTH_SECONDS} s: {states}")
+
+    def gateway(self) -> str:
+        """This host's address on the project's network: where its containers reach it."""
+        label = f"label=com.docker.compose.project={self.project}"
+        network = docker("network", "ls", "-q", "--filter", label).split()[0]
+        return docker(
+            "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network
+        ).strip()
 
     def logs(self) -> None:
         self.compose("logs", "--no-color", "--tail", "60", check=False)
@@ -231,9 +268,32 @@ def drive(stack: Stack) -> dict:
     return {"turns": results, "turns_seconds": round(turns_seconds, 1), "charges": rows}
 
 
+def drive_model(stack: Stack) -> dict:
+    """The OpenAI path: one turn of an agent whose connection is the test model server."""
+    say("Starting the test model server on the stack's network")
+    server = start_llama_server(host=stack.gateway())
+    try:
+        code = MODEL_AGENT_CODE.format(url=server.url, name=MODEL_AGENT)
+        stack.compose("exec", "-T", "--index=1", "web", "python", "manage.py", "shell", "-c", code)
+        member = Browser(f"https://127.0.0.1:{stack.port}", "member@example.com", PASSWORD)
+        conversation = member.new_conversation("demo", MODEL_AGENT)
+        say(f"Running a turn of {MODEL_AGENT} ({server.url}) through nginx")
+        return asyncio.run(run_model_turn(member.base, member, "demo", conversation))
+    except (CheckFailed, TimeoutError) as error:
+        log = server.log_text()[-1500:]
+        raise CheckFailed(f"{error!r}\nThe model server's log ends:\n{log}") from error
+    finally:
+        stop_llama_server(server)
+
+
 def main() -> int:
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     started = time.monotonic()
+    try:
+        llama_python()
+    except LlamaUnavailable as error:
+        print(json.dumps({"passed": False, "failure": str(error)}, indent=2))
+        return 1
     say("Building the stack's images")
     built = subprocess.run(
         [sys.executable, "manage.py", "build_stack_images", "--tag", "turnbox:stack-check"],
@@ -249,8 +309,15 @@ def main() -> int:
         stack.wait_healthy()
         report["up_seconds"] = round(time.monotonic() - started, 1)
         report |= drive(stack)
+        report["model_turn"] = drive_model(stack)
         status = 0
-    except (CheckFailed, subprocess.CalledProcessError, TimeoutError, OSError) as error:
+    except (
+        CheckFailed,
+        LlamaUnavailable,
+        subprocess.CalledProcessError,
+        TimeoutError,
+        OSError,
+    ) as error:
         report["failure"] = str(error)
         stack.logs()
     finally:
