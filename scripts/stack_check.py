@@ -253,19 +253,28 @@ def drive(stack: Stack) -> dict:
     base = f"https://127.0.0.1:{stack.port}"
     say("Seeding the demo in a web container")
     stack.compose("exec", "-T", "--index=1", "web", "python", "manage.py", "seed_demo")
-    member = Browser(base, "member@example.com", PASSWORD)
-    conversations = [member.new_conversation("demo", "Code runner") for _ in range(CONVERSATIONS)]
     say(f"Running {CONVERSATIONS} turns through nginx over websockets")
     started = time.monotonic()
-    results = [
-        asyncio.run(run_turn(base, member, "demo", c, quiet=QUIET_SECONDS if not i else 0))
-        for i, c in enumerate(conversations)
-    ]
+    results = run_turns(Browser(base, "member@example.com", PASSWORD))
     turns_seconds = time.monotonic() - started
     finance = Browser(base, "finance@example.com", PASSWORD)
     rows = wait_charged(finance, "demo", [r["turn"] for r in results])
     stack.remember_hosts()
     return {"turns": results, "turns_seconds": round(turns_seconds, 1), "charges": rows}
+
+
+def run_turns(member: Browser) -> list[dict]:
+    """A Direct-mode turn in each of CONVERSATIONS conversations, the first socket quiet."""
+    conversations, results = [], []
+    for i in range(CONVERSATIONS):
+        # Opened once the previous one has a turn: "new" hands back a person's empty one.
+        conversations.append(member.new_conversation("demo", "Code runner"))
+        quiet = QUIET_SECONDS if not i else 0
+        turn = run_turn(member.base, member, "demo", conversations[-1], quiet=quiet)
+        results.append(asyncio.run(turn))
+    if len(set(conversations)) != CONVERSATIONS:
+        raise CheckFailed(f"The turns did not get a conversation each: {conversations}")
+    return results
 
 
 def drive_model(stack: Stack) -> dict:
