@@ -5,14 +5,14 @@ project of its own (PostgreSQL, Redis, migrate, two web replicas behind nginx wi
 throw-away certificate, two Celery workers, the egress proxy; sandboxes on this host's
 engine through compose.docker-socket.yaml), seeds the demo in a web container, then acts as
 browsers do through nginx: logs in, opens Direct-mode conversations, runs code over
-websockets (one conversation a web replica), and as finance downloads the charges CSV, in
-which each turn must be charged exactly once. Then the OpenAI path: the test model server
+websockets (a conversation each), and as finance downloads the charges CSV, in which each
+turn must be charged exactly once. Then the OpenAI path: the test model server
 (scripts/llama_server.py, SmolLM2) started on this host's address on the stack's network,
 an agent whose OpenAI-compatible connection points at it, and one turn through nginx that
 must end answered. Without that server (scripts/llama.sh builds it once) the check fails
-saying so. It always tears the project down, then checks
-that none of its containers, networks, volumes or sandboxes is left. Exit status 0 when all
-of it holds; the figures go to stdout as JSON.
+saying so. It always tears the project down, then checks that none of its containers,
+networks, volumes or sandboxes is left. Exit status 0 when all of it holds; the figures
+go to stdout as JSON.
 """
 
 import asyncio
