@@ -1,9 +1,15 @@
+"""The Celery app of the workers that run turns, and what their processes do as they
+start and stop (the warm sandbox pool: filled in each child, drained or reaped at exit)."""
+
+import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+logger = logging.getLogger(__name__)
 
 app = Celery("turnbox")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -31,3 +37,17 @@ def drain_sandbox_pool(**_) -> None:
     from sandbox import pool
 
     pool.shutdown()
+
+
+@worker_shutdown.connect
+def reap_after_pool_processes(**_) -> None:
+    # Runs in the main process once every pool child has exited. A child killed rather
+    # than stopped (the parent kills one slow to report ready, the kernel one out of
+    # memory) never drained its pool; its owner is now certainly dead on this host, so
+    # the reaper removes those sandboxes now instead of leaving them to a later worker.
+    from sandbox import reaper
+
+    try:
+        reaper.reap()
+    except Exception:
+        logger.exception("Reaping after the worker's processes failed.")

@@ -277,6 +277,10 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery kills (SIGKILL) a pool child that has not reported ready within this many
+# seconds (4 by default): on a loaded host a child still starting its warm pool was
+# killed, leaving its sandboxes behind.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=30.0)
 CELERY_TIMEZONE = TIME_ZONE
 # Where agent turns run: "inprocess" (an asyncio task in the Daphne process) or
 # "celery" (a worker; events reach browsers through the Redis channel layer).

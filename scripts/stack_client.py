@@ -1,6 +1,7 @@
 """What stack-check does as a browser would, through nginx (scripts/stack_check.py runs
 the stack): logging in, opening a conversation, running a turn over a websocket and judging
-its events, reading the finance CSV; and the throw-away certificate nginx serves."""
+its events (a Direct-mode turn's output, a model's turn ending answered), reading the
+finance CSV; and the throw-away certificate nginx serves."""
 
 import asyncio
 import csv
@@ -21,6 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 TURN_SECONDS = 180
+# A small model on a shared 2-core host: seconds as a rule, much longer under load.
+MODEL_TURN_SECONDS = 600
+MODEL_QUESTION = "Say hello in one short sentence."
 CHARGE_SECONDS = 90
 # The code each turn runs; its output must come back whole and in order.
 LINES = 20
@@ -112,23 +116,44 @@ def _csrf(page: str) -> str:
 async def run_turn(
     base: str, browser: Browser, workspace: str, conversation: str, *, quiet: float = 0
 ) -> dict:
-    """One turn over a websocket through nginx; with quiet, the socket first stays silent
-    that long (longer than the channel layer's blocking pop: it must stay open)."""
+    """One Direct-mode turn running CODE; with quiet, the socket first stays silent that
+    long (longer than the channel layer's blocking pop: it must stay open)."""
+    text = f"```python\n{CODE}```"
+    events = await _turn_events(base, browser, workspace, conversation, text, quiet=quiet)
+    return _judge(events)
+
+
+async def run_model_turn(base: str, browser: Browser, workspace: str, conversation: str) -> dict:
+    """One turn of an agent with a model: it must end answered (whatever the words)."""
+    events = await _turn_events(
+        base, browser, workspace, conversation, MODEL_QUESTION, seconds=MODEL_TURN_SECONDS
+    )
+    finished = events[-1]
+    if finished["status"] != "answered":
+        raise CheckFailed(f"The model's turn ended {finished['status']}: {finished.get('message')}")
+    answer = "".join(e["text"] for e in events if e["type"] == "text_delta")
+    return {"turn": finished.get("turn"), "duration_ms": finished["duration_ms"], "answer": answer}
+
+
+async def _turn_events(
+    base: str, browser: Browser, workspace: str, conversation: str, text: str,
+    *, quiet: float = 0, seconds: float = TURN_SECONDS,
+) -> list[dict]:  # fmt: skip
+    """Sends text over a websocket through nginx; the turn's events, up to turn_finished."""
     url = base.replace("https", "wss", 1) + f"/ws/w/{workspace}/conversations/{conversation}/"
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     headers = {"Cookie": browser.cookie()}
     async with websockets.connect(url, additional_headers=headers, origin=base, ssl=context) as ws:
         await asyncio.sleep(quiet)
-        await ws.send(json.dumps({"type": "send", "text": f"```python\n{CODE}```"}))
+        await ws.send(json.dumps({"type": "send", "text": text}))
         events = []
-        deadline = time.monotonic() + TURN_SECONDS
+        deadline = time.monotonic() + seconds
         while True:
             event = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
             events.append(event)
             if event["type"] == "turn_finished":
-                break
-    return _judge(events)
+                return events
 
 
 def _judge(events: list[dict]) -> dict:

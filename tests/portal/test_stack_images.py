@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from portal import stack_images
 from portal.stack_images import StackImages
@@ -66,3 +67,11 @@ def test_docker_compose_1_29_accepts_the_file_with_the_socket_override(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "image: turnbox:checked" in done.stdout
     assert "/var/run/docker.sock:/var/run/docker.sock" in done.stdout
+
+
+def test_what_uses_the_database_and_broker_depends_on_them_directly() -> None:
+    # Compose stops dependents first only along depends_on; through migrate (exited by
+    # then) the chain is broken, and PostgreSQL and Redis stopped under running workers.
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name in ("migrate", "web", "worker"):
+        assert {"postgres", "redis"} <= set(services[name]["depends_on"]), name
