@@ -51,10 +51,6 @@ NO_NETWORK_ENVIRONMENT = {"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"}
 READY_TIMEOUT_SECONDS = 60
 # How long a bridge may take to confirm a freeze: it lets a kernel restart finish first.
 FREEZE_SECONDS = 15
-# Not frozen: under gVisor, stopping and continuing the processes (or Docker's pause)
-# now and then ends a sandbox whose tmpfs is full (docs/sandbox.md, Frozen between
-# executions).
-UNFROZEN_RUNTIMES = {"runsc"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -67,7 +63,9 @@ class SandboxUnavailable(RuntimeError):
 # for runc is the operator's call, not a workspace's.
 GVISOR = "runsc"
 GVISOR_WITH_NETWORK = "runsc-net"
-GVISOR_PIDS = 256
+# Measured (docs/sandbox.md, Runtimes): about 15 host threads per process of the code,
+# and each freeze and thaw adds up to about 15 more per process for a while.
+GVISOR_PIDS = 1024
 NO_NETWORK_UNDER_GVISOR = (
     "Network access is not available under gVisor (runsc) on this engine: it has no "
     f"{GVISOR_WITH_NETWORK} runtime. The operator can run sessions with a network under runc "
@@ -102,8 +100,9 @@ _engine_runtimes: frozenset[str] | None = None
 def host_pids(spec: "Spec") -> int:
     """The engine's process limit for a sandbox. gVisor's own threads and its ptrace stubs
     run in the container's cgroup (about 80 idle, up to 130 more while output pours
-    through pipes); when they hit the limit gVisor panics and the whole sandbox stops, so
-    they get room of their own on top of the code's."""
+    through pipes, more again when a thaw wakes every stopped process at once); when they
+    hit the limit gVisor panics and the whole sandbox stops, so they get room of their
+    own on top of the code's."""
     return spec.limits.pids + (GVISOR_PIDS if spec.runtime == GVISOR else 0)
 
 
@@ -228,7 +227,7 @@ class Sandbox:
         since only executions are charged. A bridge that does not confirm in time has
         been tampered with (its code shares its user) or is stuck: the sandbox goes, and
         with it whatever it was running (docs/sandbox.md)."""
-        if self.frozen or self.channel.closed or self.spec.runtime in UNFROZEN_RUNTIMES:
+        if self.frozen or self.channel.closed:
             return
         request_id = uuid.uuid4().hex
         events = self.channel.listen(request_id)

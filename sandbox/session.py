@@ -6,9 +6,9 @@
 
 Python state and the files in /workspace last as long as the session; a new session
 never sees anything of an old one. Between executions the sandbox is frozen (its
-processes stopped; not under gVisor): what an execution left running, a background
-loop or a thread, waits for the next one, since only executions are charged. The
-container goes away when the session closes, whatever ends it. Every execution is
+processes stopped, under runc and gVisor alike): what an execution left running, a
+background loop or a thread, waits for the next one, since only executions are charged.
+The container goes away when the session closes, whatever ends it. Every execution is
 recorded with its duration as the host measured it, which is what billing charges. The
 engine knows nothing of credits: a caller that meters hands in a meter
 (sandbox.allowance), and every open and close is announced (sandbox.signals).
