@@ -5,9 +5,7 @@ The volume (not a plain --tmpfs) is what lets files move through the Docker arch
 while the root file system stays read-only, under runc and gVisor alike.
 """
 
-import contextlib
 import logging
-import queue
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -22,6 +20,7 @@ from requests.exceptions import RequestException
 from sandbox.channel import BridgeChannel, ChannelClosed
 from sandbox.egress import links
 from sandbox.egress.errors import EgressUnavailable
+from sandbox.freezer import Freezer
 from sandbox.image import configured_image
 from sandbox.owners import owner_alive, owner_id  # noqa: F401 (the engine imports them from here)
 
@@ -49,8 +48,6 @@ ENVIRONMENT = {
 # time (pip's retries took about 9 s); curl and wget fail at once by themselves.
 NO_NETWORK_ENVIRONMENT = {"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"}
 READY_TIMEOUT_SECONDS = 60
-# How long a bridge may take to confirm a freeze: it lets a kernel restart finish first.
-FREEZE_SECONDS = 15
 
 
 class SandboxUnavailable(RuntimeError):
@@ -197,8 +194,8 @@ class Sandbox:
         self.container = container
         self.channel = channel
         self.link = link
-        # Paused between executions (Session); thawed before the next one.
-        self.frozen = False
+        # Frozen between executions (Session); thawed before the next one.
+        self.freezer = Freezer(self)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         try:
@@ -221,39 +218,23 @@ class Sandbox:
         except DockerException:  # still running, or gone: no verdict
             return False
 
-    def freeze(self) -> None:
-        """Stops every process of the sandbox but the bridge (it sends them SIGSTOP) until
-        ``thaw``: between executions nothing runs, background loops and threads included,
-        since only executions are charged. A bridge that does not confirm in time has
-        been tampered with (its code shares its user) or is stuck: the sandbox goes, and
-        with it whatever it was running (docs/sandbox.md)."""
-        if self.frozen or self.channel.closed:
-            return
-        request_id = uuid.uuid4().hex
-        events = self.channel.listen(request_id)
-        try:
-            self.channel.send({"op": "freeze", "id": request_id})
-            answer = events.get(timeout=FREEZE_SECONDS)
-        except (ChannelClosed, queue.Empty):
-            answer = None
-        finally:
-            self.channel.unlisten(request_id)
-        if answer is None or answer.get("type") != "frozen":
-            logger.warning("Sandbox %s did not freeze between executions: removed.", self.name)
-            self.destroy()
-            return
-        self.frozen = True
+    @property
+    def frozen(self) -> bool:
+        return self.freezer.frozen
+
+    def freeze_soon(self) -> None:
+        """Stops every process of the sandbox but the bridge once it has been idle for a
+        moment, until ``thaw``: between executions nothing runs, background loops and
+        threads included, since only executions are charged (sandbox.freezer)."""
+        self.freezer.freeze_soon()
 
     def thaw(self) -> None:
-        """Lets the stopped processes go on; the next request follows on the same stream,
-        so the bridge has sent SIGCONT before it starts it."""
-        if self.frozen and not self.channel.closed:
-            with contextlib.suppress(ChannelClosed):
-                self.channel.send({"op": "thaw"})
-        self.frozen = False
+        """Before the next request: nothing is frozen, or about to be, once it returns."""
+        self.freezer.thaw()
 
     def destroy(self) -> None:
-        self.channel.close()
+        self.channel.close()  # first: a freeze waiting for the bridge gives up at once
+        self.freezer.stop()
         remove_sandbox(self.name, network=self.link is not None)
 
 

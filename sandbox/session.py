@@ -207,7 +207,7 @@ class Session:
             blocked = self._network_blocked(sandbox, execution)
             outcome.network_blocked([attempt.message for attempt in blocked])
             services.execution_finish(execution=execution, **outcome.record_fields())
-            sandbox.freeze()  # its clock has stopped: so does everything it started
+            sandbox.freeze_soon()  # its clock has stopped: so does everything it started
         for attempt in blocked:
             yield attempt.event()
         if notice := outcome.truncation_notice():

@@ -1,8 +1,8 @@
 """Nothing runs between executions: what an execution leaves running (a background shell
-loop, a Python thread) makes no progress while the session waits, as the container's
-CPU time in its cgroup shows, and goes on in the next execution. Under runc and gVisor
-(runsc) alike; everything that happens to a sandbox between executions (file transfers,
-the end of its session, the reaper's removal) works on a frozen one."""
+loop, a Python thread) makes no progress once the sandbox has been idle for a moment, as
+the container's CPU time in its cgroup shows, and goes on in the next execution. Under
+runc and gVisor (runsc) alike; everything that happens to a sandbox between executions
+(file transfers, the end of its session, the reaper's removal) works on a frozen one."""
 
 import time
 
@@ -11,6 +11,7 @@ import pytest
 from drive import rules
 from sandbox import transfer
 from sandbox.containers import GVISOR, docker_client, engine_runtimes, remove_sandbox
+from sandbox.freezer import IDLE_SECONDS
 from sandbox.session import open_session, run_to_end
 from tests.sandbox.engine import container_exists, cpu_usage_usec
 
@@ -55,6 +56,14 @@ def used_by(session, work) -> int:
     return cpu_usage_usec(container_id(session)) - before
 
 
+def frozen(session) -> None:
+    """Waits for the freeze that follows an execution after a short idle moment."""
+    deadline = time.monotonic() + 20  # a kernel restart after a time limit comes first
+    while not session.sandbox.frozen:
+        assert time.monotonic() < deadline, "the sandbox was not frozen"
+        time.sleep(0.01)
+
+
 def idle_gap() -> None:
     time.sleep(GAP_SECONDS)
 
@@ -82,9 +91,11 @@ def test_what_an_execution_leaves_running_waits_for_the_next_one(runtime, kind, 
         run = session.shell if kind == "shell" else session.python
         ok(run(start))
 
+        frozen(session)
         idle = used_by(session, idle_gap)
         # The same loop spins again while the next execution runs: the measure sees it.
         busy = used_by(session, lambda: ok(run(wait)))
+        frozen(session)
         again = used_by(session, idle_gap)
         kept = printed(session.python("print(spins[0] > 0)")) if kind == "python" else ""
 
@@ -97,6 +108,7 @@ def test_what_an_execution_leaves_running_waits_for_the_next_one(runtime, kind, 
 def test_files_move_in_and_out_of_a_frozen_sandbox_and_it_stays_frozen(runtime):
     with open_session(purpose="test", runtime=runtime) as session:
         ok(session.shell(f"echo made > out.txt; {SHELL_LOOP}"))
+        frozen(session)
         container = session.sandbox.container
         limit = 1 << 20
 
@@ -126,7 +138,8 @@ def test_a_timeout_restarts_python_and_the_sandbox_still_freezes(runtime):
     with open_session(purpose="test", runtime=runtime, timeout=1) as session:
         ok(session.shell(SHELL_LOOP))
         stopped = run_to_end(session.python("while True: pass"))
-        # The freeze waited for the new kernel: the next request finds it ready.
+        # The freeze waits for the new kernel: the next request finds it ready.
+        frozen(session)
         idle = used_by(session, idle_gap)
         fresh = printed(session.python("x = 2\nprint(x * 21)"))
         kept = printed(session.python("print(x)"))
@@ -139,6 +152,7 @@ def test_a_timeout_restarts_python_and_the_sandbox_still_freezes(runtime):
 def test_a_frozen_sandbox_goes_with_its_session_at_once(runtime):
     with open_session(purpose="test", runtime=runtime) as session:
         ok(session.shell(SHELL_LOOP))
+        frozen(session)
         name = session.record.container_name
         started = time.monotonic()
     took = time.monotonic() - started
@@ -151,6 +165,7 @@ def test_a_frozen_sandbox_goes_with_its_session_at_once(runtime):
 def test_the_reaper_s_removal_takes_a_frozen_sandbox(runtime):
     with open_session(purpose="test", runtime=runtime) as session:
         ok(session.python(PYTHON_THREAD))
+        frozen(session)
         name = session.record.container_name
         remove_sandbox(name)  # what the reaper does with an orphan, frozen or not
         gone = not container_exists(name)
@@ -167,7 +182,18 @@ def test_many_processes_of_the_code_live_through_repeated_freezes(runtime):
         ok(session.shell(sleepers))
         ok(session.python("x = 1"))
         for _ in range(CYCLES):
+            frozen(session)
             ok(session.python("x += 1"))
         count = printed(session.python("print(x)"))
 
     assert count == f"{CYCLES + 1}\n"
+
+
+def test_the_loop_runs_no_longer_than_the_idle_moment_after_an_execution(runtime):
+    with open_session(purpose="test", runtime=runtime) as session:
+        ok(session.shell(SHELL_LOOP))
+        ok(session.shell("true"))  # its freeze is due IDLE_SECONDS after this returned
+        used = used_by(session, idle_gap)
+
+    # The loop ran until the freeze (a moment, plus the bridge's round trip), not the gap.
+    assert used < (IDLE_SECONDS + 0.2) * 1e6, f"{used} µs of CPU used over the gap"
