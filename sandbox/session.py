@@ -270,7 +270,7 @@ class Session:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Holds the session for one piece of work outside an execution (a file transfer);
-        the sandbox's processes stay frozen: Docker's archive API needs none of them."""
+        the sandbox is not thawed for it: Docker's archive API needs none of its processes."""
         self._claim()
         try:
             yield
