@@ -158,6 +158,7 @@ def in_one_session(session: Session, runs: int) -> dict:
     loops = min(runs, MAX_LOOP_RUNS)
     return {
         "round_trip": summary([_round_trip(session) for _ in range(trips)]),
+        "round_trip_frozen": summary([_frozen_round_trip(session) for _ in range(runs)]),
         "bridge_round_trip": summary([bridge_round_trip(session) for _ in range(trips)]),
         "first_stdout": summary(
             [first_event(session.python(LOOP), "stdout", time.monotonic()) for _ in range(loops)]
@@ -174,10 +175,20 @@ def _round_trip(session: Session) -> float:
     return _since(started)
 
 
+def _frozen_round_trip(session: Session) -> float:
+    """1+1 once the sandbox has been idle long enough to be frozen: the thaw included."""
+    deadline = time.monotonic() + BRIDGE_WAIT_SECONDS
+    while not session.sandbox.frozen:
+        if time.monotonic() > deadline:
+            raise BenchError(f"The sandbox was not frozen within {BRIDGE_WAIT_SECONDS} s.")
+        time.sleep(0.01)
+    return _round_trip(session)
+
+
 def bridge_round_trip(session: Session) -> float:
     """1+1 sent straight over the sandbox's channel, as the session sends it: the round
     trip without the session's bookkeeping (its two database writes), with the thaw
-    before it and the freeze after it, as in a session."""
+    before it and the freeze due after it, as in a session."""
     sandbox = session.sandbox
     channel = sandbox.channel
     request_id = uuid.uuid4().hex
@@ -193,7 +204,7 @@ def bridge_round_trip(session: Session) -> float:
         raise BenchError(f"1+1 got no answer within {BRIDGE_WAIT_SECONDS} s.") from None
     finally:
         channel.unlisten(request_id)
-        sandbox.freeze()
+        sandbox.freeze_soon()
     if event.get("status") != "ok":
         raise BenchError(f"1+1 over the bridge ended with {event}.")
     return _since(started)
@@ -299,6 +310,7 @@ LABELS = (
     "  over the floors (p50)",
     "warm pool, to first output",
     "round trip of 1+1",
+    "  once frozen (thaw included)",
     "  bridge only, no database",
     "first stdout of a loop",
     "sessions held at once",
@@ -309,7 +321,14 @@ LABELS = (
     f"past a {TIME_LIMIT_SECONDS} s limit, sleep",
     "runs",
 )
-SUMMARIES = ("cold_start", "warm_first_output", "round_trip", "bridge_round_trip", "first_stdout")
+SUMMARIES = (
+    "cold_start",
+    "warm_first_output",
+    "round_trip",
+    "round_trip_frozen",
+    "bridge_round_trip",
+    "first_stdout",
+)
 
 
 def table(report: dict) -> str:

@@ -5,9 +5,7 @@ The volume (not a plain --tmpfs) is what lets files move through the Docker arch
 while the root file system stays read-only, under runc and gVisor alike.
 """
 
-import contextlib
 import logging
-import queue
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -22,6 +20,7 @@ from requests.exceptions import RequestException
 from sandbox.channel import BridgeChannel, ChannelClosed
 from sandbox.egress import links
 from sandbox.egress.errors import EgressUnavailable
+from sandbox.freezer import Freezer
 from sandbox.image import configured_image
 from sandbox.owners import owner_alive, owner_id  # noqa: F401 (the engine imports them from here)
 
@@ -49,12 +48,6 @@ ENVIRONMENT = {
 # time (pip's retries took about 9 s); curl and wget fail at once by themselves.
 NO_NETWORK_ENVIRONMENT = {"PIP_RETRIES": "0", "PIP_TIMEOUT": "3"}
 READY_TIMEOUT_SECONDS = 60
-# How long a bridge may take to confirm a freeze: it lets a kernel restart finish first.
-FREEZE_SECONDS = 15
-# Not frozen: under gVisor, stopping and continuing the processes (or Docker's pause)
-# now and then ends a sandbox whose tmpfs is full (docs/sandbox.md, Frozen between
-# executions).
-UNFROZEN_RUNTIMES = {"runsc"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -67,7 +60,9 @@ class SandboxUnavailable(RuntimeError):
 # for runc is the operator's call, not a workspace's.
 GVISOR = "runsc"
 GVISOR_WITH_NETWORK = "runsc-net"
-GVISOR_PIDS = 256
+# Measured (docs/sandbox.md, Runtimes): about 15 host threads per process of the code,
+# and each freeze and thaw adds up to about 15 more per process for a while.
+GVISOR_PIDS = 1024
 NO_NETWORK_UNDER_GVISOR = (
     "Network access is not available under gVisor (runsc) on this engine: it has no "
     f"{GVISOR_WITH_NETWORK} runtime. The operator can run sessions with a network under runc "
@@ -102,8 +97,9 @@ _engine_runtimes: frozenset[str] | None = None
 def host_pids(spec: "Spec") -> int:
     """The engine's process limit for a sandbox. gVisor's own threads and its ptrace stubs
     run in the container's cgroup (about 80 idle, up to 130 more while output pours
-    through pipes); when they hit the limit gVisor panics and the whole sandbox stops, so
-    they get room of their own on top of the code's."""
+    through pipes, more again when a thaw wakes every stopped process at once); when they
+    hit the limit gVisor panics and the whole sandbox stops, so they get room of their
+    own on top of the code's."""
     return spec.limits.pids + (GVISOR_PIDS if spec.runtime == GVISOR else 0)
 
 
@@ -198,8 +194,8 @@ class Sandbox:
         self.container = container
         self.channel = channel
         self.link = link
-        # Paused between executions (Session); thawed before the next one.
-        self.frozen = False
+        # Frozen between executions (Session); thawed before the next one.
+        self.freezer = Freezer(self)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
         try:
@@ -222,39 +218,23 @@ class Sandbox:
         except DockerException:  # still running, or gone: no verdict
             return False
 
-    def freeze(self) -> None:
-        """Stops every process of the sandbox but the bridge (it sends them SIGSTOP) until
-        ``thaw``: between executions nothing runs, background loops and threads included,
-        since only executions are charged. A bridge that does not confirm in time has
-        been tampered with (its code shares its user) or is stuck: the sandbox goes, and
-        with it whatever it was running (docs/sandbox.md)."""
-        if self.frozen or self.channel.closed or self.spec.runtime in UNFROZEN_RUNTIMES:
-            return
-        request_id = uuid.uuid4().hex
-        events = self.channel.listen(request_id)
-        try:
-            self.channel.send({"op": "freeze", "id": request_id})
-            answer = events.get(timeout=FREEZE_SECONDS)
-        except (ChannelClosed, queue.Empty):
-            answer = None
-        finally:
-            self.channel.unlisten(request_id)
-        if answer is None or answer.get("type") != "frozen":
-            logger.warning("Sandbox %s did not freeze between executions: removed.", self.name)
-            self.destroy()
-            return
-        self.frozen = True
+    @property
+    def frozen(self) -> bool:
+        return self.freezer.frozen
+
+    def freeze_soon(self) -> None:
+        """Stops every process of the sandbox but the bridge once it has been idle for a
+        moment, until ``thaw``: between executions nothing runs, background loops and
+        threads included, since only executions are charged (sandbox.freezer)."""
+        self.freezer.freeze_soon()
 
     def thaw(self) -> None:
-        """Lets the stopped processes go on; the next request follows on the same stream,
-        so the bridge has sent SIGCONT before it starts it."""
-        if self.frozen and not self.channel.closed:
-            with contextlib.suppress(ChannelClosed):
-                self.channel.send({"op": "thaw"})
-        self.frozen = False
+        """Before the next request: nothing is frozen, or about to be, once it returns."""
+        self.freezer.thaw()
 
     def destroy(self) -> None:
-        self.channel.close()
+        self.channel.close()  # first: a freeze waiting for the bridge gives up at once
+        self.freezer.stop()
         remove_sandbox(self.name, network=self.link is not None)
 
 

@@ -11,6 +11,8 @@ import logging
 import time
 
 from django.conf import settings
+from docker.errors import DockerException
+from requests.exceptions import RequestException
 
 from sandbox import services
 from sandbox.containers import (
@@ -44,6 +46,16 @@ def _orphaned(labels: dict, now: float) -> bool:
     return now - _created(labels) > settings.TURNBOX_SANDBOX_MAX_AGE_SECONDS
 
 
+def _unpause(api, name: str) -> None:
+    """Sandboxes are frozen from inside, never paused by Docker; one paused all the same
+    (by hand, or by an older release) took Docker's 10 s kill timeout to remove under
+    gVisor, and none once unpaused."""
+    try:
+        api.unpause(name)
+    except (DockerException, RequestException):
+        logger.warning("Could not unpause orphaned sandbox %s before removing it.", name)
+
+
 def reap() -> list[str]:
     """Removes orphaned sandboxes; returns the names it removed."""
     api = docker_client().api
@@ -53,6 +65,8 @@ def reap() -> list[str]:
     for container in api.containers(all=True, filters={"label": LABEL}):
         name = container["Names"][0].lstrip("/")
         if _orphaned(container.get("Labels") or {}, now):
+            if container.get("State") == "paused":
+                _unpause(api, name)
             remove_sandbox(name)
             removed.append(name)
         else:

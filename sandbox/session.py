@@ -6,9 +6,9 @@
 
 Python state and the files in /workspace last as long as the session; a new session
 never sees anything of an old one. Between executions the sandbox is frozen (its
-processes stopped; not under gVisor): what an execution left running, a background
-loop or a thread, waits for the next one, since only executions are charged. The
-container goes away when the session closes, whatever ends it. Every execution is
+processes stopped, under runc and gVisor alike): what an execution left running, a
+background loop or a thread, waits for the next one, since only executions are charged.
+The container goes away when the session closes, whatever ends it. Every execution is
 recorded with its duration as the host measured it, which is what billing charges. The
 engine knows nothing of credits: a caller that meters hands in a meter
 (sandbox.allowance), and every open and close is announced (sandbox.signals).
@@ -207,7 +207,7 @@ class Session:
             blocked = self._network_blocked(sandbox, execution)
             outcome.network_blocked([attempt.message for attempt in blocked])
             services.execution_finish(execution=execution, **outcome.record_fields())
-            sandbox.freeze()  # its clock has stopped: so does everything it started
+            sandbox.freeze_soon()  # its clock has stopped: so does everything it started
         for attempt in blocked:
             yield attempt.event()
         if notice := outcome.truncation_notice():
@@ -270,7 +270,7 @@ class Session:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """Holds the session for one piece of work outside an execution (a file transfer);
-        the sandbox's processes stay frozen: Docker's archive API needs none of them."""
+        the sandbox is not thawed for it: Docker's archive API needs none of its processes."""
         self._claim()
         try:
             yield

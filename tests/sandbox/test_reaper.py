@@ -13,9 +13,11 @@ from sandbox.containers import (
     LABEL,
     OWNER_LABEL,
     docker_client,
+    engine_runtimes,
     owner_id,
     remove_sandbox,
 )
+from sandbox.image import configured_image
 from sandbox.models import SandboxSession
 from sandbox.session import open_session
 from tests.config.test_settings import ROOT, clean_env
@@ -48,6 +50,26 @@ def test_it_removes_a_container_and_volume_whose_process_died(leftover):
     name = leftover("turnbox-sandbox-test-dead-owner", DEAD_OWNER)
     assert name in reaper.reap()
     assert not container_exists(name) and not volume_exists(name)
+
+
+def test_it_removes_an_orphan_that_docker_paused_without_waiting_for_a_kill_timeout():
+    # Started and paused: under gVisor a paused container took 10 s to force-remove.
+    name = "turnbox-sandbox-test-paused-orphan"
+    labels = {LABEL: "1", OWNER_LABEL: DEAD_OWNER, CREATED_LABEL: str(int(time.time()))}
+    client = docker_client()
+    image = configured_image()
+    runtime = "runsc" if "runsc" in engine_runtimes() else "runc"
+    options = dict(name=name, labels=labels, runtime=runtime, network_mode="none")
+    container = client.containers.run(image, ["sleep", "600"], detach=True, **options)
+    try:
+        container.pause()
+        started = time.monotonic()
+        removed = reaper.reap()
+        took = time.monotonic() - started
+    finally:
+        remove_sandbox(name)
+    assert name in removed and not container_exists(name)
+    assert took < 5, f"reaping took {took:.1f} s"
 
 
 def test_it_keeps_the_sandboxes_of_a_live_process(leftover):
