@@ -6,7 +6,8 @@ host. Python runs in a real ipykernel, reached over ZMQ on the container's loopb
 shell commands run in their own process group. The host trusts none of this: it keeps
 its own clock, output caps and kill switch, because the code in here is hostile.
 
-Requests: {"op": "python"|"shell", "id", "code", "max_output"}, {"op": "interrupt"|"kill"},
+Requests: {"op": "python"|"shell", "id", "code", "max_output"} (Python may add "silent":
+          true, run without a trace in its history), {"op": "interrupt"|"kill"},
           {"op": "freeze", "id"} and {"op": "thaw"} between executions.
 Events:   {"type": "ready"|"kernel_restarted"} and, per request id, "stdout", "stderr",
           "display", "result", "error", then one "status"; "frozen" answers a freeze.
@@ -202,13 +203,16 @@ class Kernel:
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGINT)
 
-    def execute(self, code):
-        """Sends code to run; returns the queue its messages will arrive on."""
+    def execute(self, code, silent=False):
+        """Sends code to run; returns the queue its messages will arrive on. Silent code
+        (the warm pool's warm-up) leaves no trace in the history (``In``, ``_``)."""
         messages = asyncio.Queue()
         if self.dead:
             messages.put_nowait(None)
             return None, messages
-        msg_id = self.kc.execute(code, allow_stdin=False, stop_on_error=False)
+        msg_id = self.kc.execute(
+            code, silent=silent, store_history=not silent, allow_stdin=False, stop_on_error=False
+        )
         # No await since the send: the reader cannot have seen a reply yet.
         self.routes[msg_id] = messages
         return msg_id, messages
@@ -358,7 +362,7 @@ class Bridge:
     async def run_python(self, request, budget):
         await self.kernel_ready.wait()
         kills_before = oom_kills()
-        msg_id, messages = self.kernel.execute(request["code"])
+        msg_id, messages = self.kernel.execute(request["code"], request.get("silent") is True)
         status = "ok"
         try:
             while (message := await messages.get()) is not None:

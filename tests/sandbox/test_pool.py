@@ -7,7 +7,7 @@ import time
 import pytest
 
 from sandbox import pool
-from sandbox.containers import Spec
+from sandbox.containers import SandboxUnavailable, Spec, start_sandbox
 from sandbox.session import open_session, run_to_end
 from tests.config.test_asgi import free_port
 from tests.config.test_settings import ROOT, clean_env
@@ -100,3 +100,11 @@ def wait_for(found, seconds: float):
     while not (result := found()) and time.monotonic() < deadline:
         time.sleep(0.2)
     return result
+
+
+def test_a_sandbox_that_cannot_warm_up_is_not_pooled():
+    sandbox = start_sandbox(Spec.default())
+    sandbox.channel.close()  # as if the sandbox had died between its start and its warm-up
+    with pytest.raises(SandboxUnavailable, match="did not run its warm-up"):
+        pool.warm_up(sandbox)
+    assert not container_exists(sandbox.name)
