@@ -232,6 +232,11 @@ class Sandbox:
         """Before the next request: nothing is frozen, or about to be, once it returns."""
         self.freezer.thaw()
 
+    def held(self):
+        """A block during which the sandbox is not frozen: for work that starts a process
+        in it (docker exec), which a freeze half-way would stop for good."""
+        return self.freezer.held()
+
     def destroy(self) -> None:
         self.channel.close()  # first: a freeze waiting for the bridge gives up at once
         self.freezer.stop()

@@ -38,11 +38,20 @@ class Freezer:
         self._cond = threading.Condition()
         self._due_at: float | None = None
         self._stopped = False
+        # Work that runs a process of its own in the sandbox (docker exec) holds off the
+        # freeze: frozen half-way, it would never end. A freeze wanted meanwhile comes
+        # after the hold, unless a thaw (the next execution) called it off.
+        self._holds = 0
+        self._wanted_after_hold = False
         threading.Thread(target=self._run, daemon=True, name=f"freeze-{sandbox.name}").start()
 
     def freeze_soon(self) -> None:
-        """Freezes the sandbox IDLE_SECONDS from now unless ``thaw`` comes first."""
+        """Freezes the sandbox IDLE_SECONDS from now unless ``thaw`` comes first (or, while
+        the sandbox is held, IDLE_SECONDS after the hold ends)."""
         with self._cond:
+            if self._holds:
+                self._due_at, self._wanted_after_hold = None, True
+                return
             self._due_at = time.monotonic() + IDLE_SECONDS
             self._cond.notify()
 
@@ -54,11 +63,29 @@ class Freezer:
         if not confirmed:
             self._give_up()
 
+    @contextlib.contextmanager
+    def held(self):
+        """No freeze while the block runs: a due one is put off until after it (one under
+        way finishes first; a process started in a frozen sandbox is not stopped)."""
+        with self._cond:
+            self._holds += 1
+            if self._due_at is not None:
+                self._due_at, self._wanted_after_hold = None, True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holds -= 1
+                if not self._holds and self._wanted_after_hold:
+                    self._wanted_after_hold = False
+                    self._due_at = time.monotonic() + IDLE_SECONDS
+                    self._cond.notify()
+
     def thaw(self) -> None:
         """Calls off a due freeze, waits for one under way, and lets the stopped processes
         go on: the next request follows on the same stream, after the bridge's SIGCONT."""
         with self._cond:
-            self._due_at = None
+            self._due_at, self._wanted_after_hold = None, False
             if self.frozen and not self.sandbox.channel.closed:
                 with contextlib.suppress(ChannelClosed):
                     self.sandbox.channel.send({"op": "thaw"})

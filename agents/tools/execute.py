@@ -40,7 +40,7 @@ async def _execute(session: AsyncSession, call: ToolCallRequest, source: str, ru
     finally:
         sandbox.active_ms += summary.status.get("duration_ms", 0)
     if not session.session.closed:  # closed when its credit ran out
-        summary.files = await files_changed(session.session.sandbox.container)
+        summary.files = await files_changed(session.session.sandbox)
     if folder is not None:
         await _save_images(summary, folder, run)
     return await _finish(outcome, summary, call.name, run)
@@ -141,16 +141,18 @@ def drive_file_url(workspace, drive_file) -> str:
 # --- Files the code left -------------------------------------------------------------
 
 
-async def files_changed(container, marker: str = "/tmp/.turnbox-mark") -> list[str]:  # noqa: S108
+async def files_changed(sandbox, marker: str = "/tmp/.turnbox-mark") -> list[str]:  # noqa: S108
     """Files under /workspace changed since the last call (docker exec: not an
-    execution, so not billed)."""
+    execution, so not billed). The sandbox is held unfrozen meanwhile: a freeze would
+    stop the listing half-way and the call would never return."""
     script = (
         f"if [ -e {marker} ]; then find /workspace -type f -newer {marker}; "
         "else find /workspace -type f; fi; touch " + marker
     )
 
     def run() -> list[str]:
-        result = container.exec_run(["sh", "-c", script], user="1000:1000")
+        with sandbox.held():
+            result = sandbox.container.exec_run(["sh", "-c", script], user="1000:1000")
         lines = result.output.decode(errors="replace").splitlines() if result.output else []
         return sorted(lines)[:50]
 

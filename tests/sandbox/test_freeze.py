@@ -197,3 +197,18 @@ def test_the_loop_runs_no_longer_than_the_idle_moment_after_an_execution(runtime
 
     # The loop ran until the freeze (a moment, plus the bridge's round trip), not the gap.
     assert used < (IDLE_SECONDS + 0.2) * 1e6, f"{used} µs of CPU used over the gap"
+
+
+def test_a_process_started_in_a_held_sandbox_is_never_frozen_half_way(runtime):
+    # Listing a turn's files runs `docker exec` in the sandbox: a freeze landing while it
+    # runs would stop it for good, and the turn would wait forever.
+    with open_session(purpose="test", runtime=runtime) as session:
+        ok(session.python("1+1"))
+        sandbox = session.sandbox
+        with sandbox.held():
+            sandbox.freeze_soon()  # what the end of an execution does
+            done = sandbox.container.exec_run(["sh", "-c", "sleep 0.5; echo listed"])
+            assert not sandbox.frozen
+        assert done.output == b"listed\n"
+        frozen(session)  # the freeze wanted meanwhile comes once the hold ends
+        ok(session.python("print(2)"))

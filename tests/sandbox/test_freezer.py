@@ -103,3 +103,33 @@ def test_removing_the_sandbox_stops_a_freeze_due_or_under_way(delay):
     sandbox.freezer.freeze_soon()  # nothing more reaches a closed channel
     time.sleep(WAIT)
     assert sandbox.channel.sent == ["freeze"] and not sandbox.freezer.frozen
+
+
+def test_no_freeze_while_held_and_the_one_wanted_comes_after():
+    sandbox = Sandbox(Channel())
+    sandbox.freezer.freeze_soon()
+    with sandbox.freezer.held():
+        time.sleep(WAIT)
+        assert sandbox.channel.sent == []  # a docker exec would be running here
+        sandbox.freezer.freeze_soon()  # wanted meanwhile: still not now
+        time.sleep(WAIT)
+        assert sandbox.channel.sent == []
+    time.sleep(WAIT)
+    assert sandbox.channel.sent == ["freeze"] and sandbox.freezer.frozen
+
+
+def test_a_thaw_during_a_hold_calls_off_the_freeze_after_it():
+    sandbox = Sandbox(Channel())
+    sandbox.freezer.freeze_soon()
+    with sandbox.freezer.held():
+        sandbox.freezer.thaw()  # the next execution began
+    time.sleep(WAIT)
+    assert sandbox.channel.sent == [] and not sandbox.freezer.frozen
+
+
+def test_a_hold_on_an_idle_sandbox_freezes_nothing_after_it():
+    sandbox = Sandbox(Channel())
+    with sandbox.freezer.held():
+        pass
+    time.sleep(WAIT)
+    assert sandbox.channel.sent == []
