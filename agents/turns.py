@@ -87,6 +87,7 @@ async def turn_execute(turn_id, *, publisher: Publisher) -> str:
         await _announce_end(turn, publisher)
         return turn.status
     status, message = await _run(turn, publisher)
+    status, message = await db(_withdrawn_ending)(turn, status, message)
     # What the run learnt of its state (the credit ran out, the time limit) was noted
     # on this object by the sandbox holder and the stop watcher.
     finished = await db(services.turn_finish)(
@@ -94,6 +95,18 @@ async def turn_execute(turn_id, *, publisher: Publisher) -> str:
     )
     await _announce_end(finished, publisher)
     return finished.status
+
+
+def _withdrawn_ending(turn: Turn, status: str, message: str) -> tuple[str, str]:
+    """A turn whose workspace lost its PixelML connection while it ran ends as that error
+    (agents.receivers), even when its model answered before the stop was seen: code that
+    was stopped for it must not read as answered."""
+    if status != Turn.Status.ANSWERED:
+        return status, message
+    turn.refresh_from_db(fields=["stop_requested", "error_message"])
+    if turn.stop_requested == Turn.Status.ERROR and turn.error_message:
+        return Turn.Status.ERROR, turn.error_message
+    return status, message
 
 
 async def _announce_end(turn: Turn, publisher: Publisher) -> None:
